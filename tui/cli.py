@@ -1,0 +1,231 @@
+"""The ``watchdeck`` command line. Heavy modules (Textual, psycopg, redis) load only when needed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui import __version__
+
+if TYPE_CHECKING:
+    from tui.engine.config import Config
+    from tui.engine.engine import Engine
+
+EXIT_UNKNOWN = 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", "-c", metavar="FILE", help="config file (see README: discovery)"
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="journal, alert history, runbook progress"
+    )
+
+
+def _console_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="hide every write action",
+    )
+    parser.add_argument(
+        "--theme",
+        metavar="NAME",
+        default=argparse.SUPPRESS if sub else None,
+        help="a Textual theme, e.g. nord",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchdeck",
+        description="An on-call console: health checks, queues, PostgreSQL, alerts, runbooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"watchdeck {__version__}")
+    _common(parser, sub=False)
+    _console_options(parser, sub=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="start the embedded demo environment and its console")
+    _console_options(demo)
+    demo.add_argument(
+        "--no-ui", action="store_true", help="only run the environment (for check or a 2nd shell)"
+    )
+
+    check = commands.add_parser("check", help="one poll + rules; exit 0 ok 1 warn 2 crit 3 unknown")
+    _common(check)
+    check.add_argument("--json", action="store_true", help="print the JSON contract")
+
+    validate = commands.add_parser("validate", help="validate the config; exit 0 valid, 1 invalid")
+    _common(validate)
+
+    commands.add_parser("schema", help="print the JSON Schema of the config")
+
+    init = commands.add_parser("init", help="write a commented starter config")
+    init.add_argument("path", nargs="?", default="watchdeck.yaml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Path]:
+    """Find and load the config; raises ConfigError (printable) or LookupError (none found)."""
+    from tui.engine.loader import load_config
+    from tui.engine.paths import find_config
+
+    path = find_config(args.config)
+    if path is None:
+        raise LookupError
+    return load_config(path), path
+
+
+def _engine(args: argparse.Namespace, config: Config, path: Path) -> Engine:
+    from tui.engine.engine import Engine
+    from tui.engine.paths import state_dir
+
+    return Engine(
+        config,
+        base_dir=path.resolve().parent,
+        read_only=getattr(args, "read_only", False),
+        state_dir=state_dir(args.state_dir),
+    )
+
+
+# --- commands ---------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tui.engine.loader import ConfigError
+    from tui.engine.paths import no_config_message
+
+    try:
+        _, path = _load(args)
+    except ConfigError as exc:
+        _err(str(exc))
+        return 1
+    except LookupError:
+        _err(no_config_message())
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def cmd_schema(_: argparse.Namespace) -> int:
+    from tui.engine.loader import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from tui.engine.loader import ConfigError
+    from tui.engine.paths import no_config_message
+    from tui.engine.report import EXIT_CODES, build_report, render_text
+
+    try:
+        config, path = _load(args)
+        engine = _engine(args, config, path)
+    except (ConfigError, ValueError) as exc:
+        return _check_failed(args, str(exc))
+    except LookupError:
+        return _check_failed(args, no_config_message())
+
+    async def run() -> dict:
+        try:
+            alerts = await engine.check_once()
+        finally:
+            await engine.stop()
+        sources = list(engine.state.sources.values())
+        return build_report(sources, alerts, engine.clock())
+
+    report = asyncio.run(run())
+    print(json.dumps(report, indent=2) if args.json else render_text(report))
+    return EXIT_CODES[report["status"]]
+
+
+def _check_failed(args: argparse.Namespace, message: str) -> int:
+    if args.json:
+        print(json.dumps({"status": "unknown", "error": message}))
+    _err(message)
+    return EXIT_UNKNOWN
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from tui.engine.paths import bundled_config_dir
+
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        _err(f"{target} already exists (use --force to overwrite)")
+        return 1
+    example = bundled_config_dir() / "watchdeck.example.yaml"
+    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target}; edit it, then run: watchdeck validate --config {target}")
+    return 0
+
+
+def run_console(config_path: Path | None, args: argparse.Namespace) -> int:
+    """Open the console; SIGTERM and SIGHUP (an SSH disconnect) quit it cleanly."""
+    from tui.engine.loader import ConfigError, load_config
+    from tui.engine.paths import find_config, no_config_message
+
+    try:
+        path = config_path or find_config(args.config)
+        if path is None:
+            _err(no_config_message())
+            return 1
+        engine = _engine(args, load_config(path), path)
+    except (ConfigError, ValueError) as exc:
+        _err(str(exc))
+        return 1
+
+    from tui.app import WatchdeckApp
+
+    app = WatchdeckApp(engine, theme=args.theme)
+
+    async def run() -> int | None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, app.exit, 0)
+        return await app.run_async()
+
+    return asyncio.run(run()) or 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tui.demo.run import run_demo
+
+    if args.no_ui:
+        return run_demo(None)
+    return run_demo(lambda path: run_console(path, args))
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "init": cmd_init,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = COMMANDS.get(args.command)
+    if command is None:
+        return run_console(None, args)
+    try:
+        return command(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

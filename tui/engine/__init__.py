@@ -1,0 +1,1 @@
+"""The engine: config, sources, scheduler, state and rules. Never imports Textual."""

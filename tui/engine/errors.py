@@ -1,0 +1,31 @@
+"""One-line, secret-free descriptions of failures."""
+
+from __future__ import annotations
+
+import re
+
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I
+)
+_KV_PASSWORD = re.compile(r"\b(password|passwd|pwd)\s*=\s*('[^']*'|\S+)", re.I)
+
+
+def redact(text: str) -> str:
+    """Mask passwords embedded in URLs and ``key=value`` DSNs."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """A clear one-line message for a failed poll."""
+    from tui.engine.units import format_duration
+
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {format_duration(timeout)}" if timeout else "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return redact(exc.strerror.lower())
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return redact(first)

@@ -1,0 +1,184 @@
+"""The headless face: the ``check --json`` contract, a plain-text table and Nagios exit codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tui.engine.samples import (
+    Alert,
+    CheckSample,
+    DatabaseSample,
+    QueueSample,
+    Status,
+    worst,
+)
+from tui.engine.state import SourceState
+
+EXIT_CODES: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+
+def iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def source_status(state: SourceState) -> Status:
+    if state.error is not None:
+        return "critical"
+    if state.sample is None:
+        return "unknown"
+    if isinstance(state.sample, CheckSample):
+        return state.sample.status
+    return "ok"
+
+
+def _check(state: SourceState) -> dict[str, Any]:
+    sample = state.sample if isinstance(state.sample, CheckSample) else None
+    return {
+        "name": state.name,
+        "kind": sample.kind if sample else None,
+        "status": source_status(state),
+        "latency_ms": _round(sample.latency_ms) if sample else None,
+        "http_status": sample.http_status if sample else None,
+        "cert_days_left": _round(sample.cert_days_left) if sample else None,
+        "failed_conditions": list(sample.failed_conditions) if sample else [],
+        "error": state.error or (sample.error if sample else None),
+    }
+
+
+def _database(state: SourceState) -> dict[str, Any]:
+    sample = state.sample if isinstance(state.sample, DatabaseSample) and not state.error else None
+    if sample is None:
+        return {
+            "name": state.name,
+            "status": source_status(state),
+            "server_version": None,
+            "max_connections": None,
+            "usable_connections": None,
+            "pct_of_usable": None,
+            "connections": None,
+            "long_queries": [],
+            "blocking": [],
+            "metrics": {},
+            "error": state.error,
+        }
+    conns = sample.connections
+    return {
+        "name": state.name,
+        "status": source_status(state),
+        "server_version": sample.server_version,
+        "max_connections": sample.max_connections,
+        "usable_connections": sample.usable_connections,
+        "pct_of_usable": round(sample.pct_of_usable * 100, 1),
+        "connections": {
+            "total": conns.total,
+            "active": conns.active,
+            "idle": conns.idle,
+            "idle_in_transaction": conns.idle_in_transaction,
+            "waiting_on_lock": conns.waiting_on_lock,
+            "not_visible": conns.not_visible,
+        },
+        "long_queries": [
+            {
+                "pid": s.pid,
+                "duration_s": _round(s.duration_s),
+                "state": s.state,
+                "user": s.user,
+                "application": s.application,
+                "query": s.query,
+            }
+            for s in sample.long_queries
+        ],
+        "blocking": [{"pid": s.pid, "blocked_by": list(s.blocked_by)} for s in sample.blocked],
+        "metrics": {},
+        "error": None,
+    }
+
+
+def _queue(state: SourceState) -> dict[str, Any]:
+    sample = state.sample if isinstance(state.sample, QueueSample) and not state.error else None
+    fields = ("depth", "active", "failed", "delayed", "oldest_age_s", "workers")
+    return {
+        "name": state.name,
+        "kind": sample.kind if sample else None,
+        "status": source_status(state),
+        **{field: getattr(sample, field) if sample else None for field in fields},
+        "error": state.error,
+    }
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    return {
+        "name": alert.name,
+        "source": alert.source,
+        "state": alert.state,
+        "severity": alert.severity,
+        "since": iso(alert.since),
+        "summary": alert.summary,
+        "labels": dict(alert.labels),
+        "runbook": alert.runbook,
+        "value": alert.value,
+    }
+
+
+def alert_status(state: str, severity: str) -> Status:
+    """A firing alert raises the overall status to its severity; info alerts never do."""
+    if state != "firing" or severity not in ("warning", "critical"):
+        return "ok"
+    return "critical" if severity == "critical" else "warning"
+
+
+def build_report(
+    sources: list[SourceState], alerts: tuple[Alert, ...], checked_at: float
+) -> dict[str, Any]:
+    by_section = {"check": [], "database": [], "queue": []}  # type: dict[str, list[SourceState]]
+    for state in sources:
+        by_section[state.section].append(state)
+    statuses: list[Status] = [source_status(state) for state in sources]
+    statuses += [alert_status(alert.state, alert.severity) for alert in alerts]
+    return {
+        "status": worst(statuses),
+        "checked_at": iso(checked_at),
+        "checks": [_check(state) for state in by_section["check"]],
+        "databases": [_database(state) for state in by_section["database"]],
+        "queues": [_queue(state) for state in by_section["queue"]],
+        "alerts": [_alert(alert) for alert in alerts],
+    }
+
+
+GLYPHS = {"ok": "✔", "warning": "▲", "critical": "✖", "unknown": "?"}
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A compact table for humans and cron mail."""
+    lines = [
+        f"{GLYPHS[report['status']]} {report['status'].upper()}  checked {report['checked_at']}"
+    ]
+
+    def row(status: str, kind: str, name: str, detail: str) -> None:
+        lines.append(f"  {GLYPHS[status]} {status:<8} {kind:<6} {name:<24} {detail}".rstrip())
+
+    for check in report["checks"]:
+        detail = check["error"] or ", ".join(check["failed_conditions"])
+        if not detail:
+            detail = f"{check['http_status'] or ''} {check['latency_ms']}ms".strip()
+        row(check["status"], "check", check["name"], detail)
+    for db in report["databases"]:
+        detail = db["error"] or (
+            f"{db['connections']['total']}/{db['usable_connections']} connections "
+            f"({db['pct_of_usable']}%), {len(db['long_queries'])} long, "
+            f"{len(db['blocking'])} blocked"
+        )
+        row(db["status"], "db", db["name"], detail)
+    for queue in report["queues"]:
+        row(queue["status"], "queue", queue["name"], queue["error"] or f"depth {queue['depth']}")
+    for alert in report["alerts"]:
+        status = alert_status(alert["state"], alert["severity"])
+        row(status, "alert", alert["name"], f"{alert['state']}: {alert['summary']}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Runbooks: Markdown documents listed, rendered, and (later) executed step by step."""

@@ -1,0 +1,25 @@
+"""Sources: one async ``poll()`` per pass, returning an immutable sample.
+
+A source raises on failure (the scheduler turns that into a status and a backoff); a
+health check instead returns a sample that says the target is down, since a down target is
+data, not a failure to collect it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tui.engine.samples import Sample
+from tui.engine.state import Section
+
+
+class Source(Protocol):
+    id: str
+    section: Section
+    name: str
+    interval: float
+    timeout: float
+
+    async def poll(self) -> Sample: ...
+
+    async def aclose(self) -> None: ...

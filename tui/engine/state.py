@@ -1,0 +1,110 @@
+"""The state store: the latest sample and status of every source, and bounded history per series."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from tui.engine.samples import Sample
+
+Section = Literal["check", "database", "queue"]
+METRIC_PREFIX: dict[str, str] = {"check": "check", "database": "db", "queue": "queue"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the UI and ``check`` know about one source, replaced (never mutated) on each pass."""
+
+    id: str
+    section: Section
+    name: str
+    sample: Sample | None = None
+    """The last good sample; kept (and shown as stale) when later passes fail."""
+    error: str | None = None
+    failures: int = 0
+    """Consecutive failed passes."""
+    last_attempt: float | None = None
+    last_success: float | None = None
+    next_poll_at: float | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.error is not None and self.sample is not None
+
+
+class Series:
+    """A bounded ring buffer of ``(time, value)`` points: memory stays flat for days."""
+
+    __slots__ = ("points",)
+
+    def __init__(self, maxlen: int) -> None:
+        self.points: deque[tuple[float, float]] = deque(maxlen=maxlen)
+
+    def append(self, at: float, value: float) -> None:
+        self.points.append((at, value))
+
+    def values(self) -> list[float]:
+        return [value for _, value in self.points]
+
+    def last(self) -> float | None:
+        return self.points[-1][1] if self.points else None
+
+
+class State:
+    def __init__(self, history: int = 720) -> None:
+        self.history = history
+        self.sources: dict[str, SourceState] = {}
+        self.series: dict[str, Series] = {}
+
+    def register(self, source_id: str, section: Section, name: str) -> SourceState:
+        state = SourceState(id=source_id, section=section, name=name)
+        self.sources[source_id] = state
+        return state
+
+    def record_sample(self, source_id: str, sample: Sample, at: float) -> SourceState:
+        state = replace(
+            self.sources[source_id],
+            sample=sample,
+            error=None,
+            failures=0,
+            last_attempt=at,
+            last_success=at,
+        )
+        self.sources[source_id] = state
+        prefix = f"{METRIC_PREFIX[state.section]}.{state.name}."
+        for metric, value in sample.metrics().items():
+            if value is None:
+                continue
+            series = self.series.get(prefix + metric)
+            if series is None:
+                series = self.series[prefix + metric] = Series(self.history)
+            series.append(at, value)
+        return state
+
+    def record_error(self, source_id: str, message: str, at: float) -> SourceState:
+        previous = self.sources[source_id]
+        state = replace(previous, error=message, failures=previous.failures + 1, last_attempt=at)
+        self.sources[source_id] = state
+        return state
+
+    def schedule(self, source_id: str, next_poll_at: float | None) -> SourceState:
+        state = replace(self.sources[source_id], next_poll_at=next_poll_at)
+        self.sources[source_id] = state
+        return state
+
+    def metric(self, path: str) -> float | None:
+        """The current value of a metric path, or ``None`` (no data) when unknown or stale."""
+        section, _, rest = path.partition(".")
+        name, _, metric = rest.rpartition(".")
+        kind = {"check": "check", "db": "database", "queue": "queue"}.get(section)
+        for state in self.sources.values():
+            if state.section == kind and state.name == name:
+                if state.sample is None or state.error is not None:
+                    return None
+                return state.sample.metrics().get(metric)
+        return None
+
+    def history_of(self, path: str) -> list[float]:
+        series = self.series.get(path)
+        return series.values() if series else []
