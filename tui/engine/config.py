@@ -43,8 +43,9 @@ class Check(_Model):
     interval: Duration | None = None
     timeout: Duration | None = None
     verify_tls: bool = True
-    expect: list[str] = msgspec.field(default_factory=lambda: ["status == 2xx"])
-    """Conditions that must all hold; this slice understands status and latency conditions."""
+    expect: list[str] = msgspec.field(default_factory=list)
+    """Conditions that must all hold (status and latency); an http check without any
+    expects ``status == 2xx``."""
     severity: Literal["warning", "critical"] = "critical"
     """Status of the check when it fails."""
 

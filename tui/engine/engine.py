@@ -76,7 +76,7 @@ class Engine:
         if self.config.queues:
             from tui.engine.sources.redis_queues import RedisClients, RedisListSource
 
-            clients = RedisClients()
+            clients = RedisClients(timeout=settings.timeout)
             self._closers.append(clients.aclose)
             sources.extend(
                 RedisListSource(queue, settings, clients.get(queue.url))

@@ -1,0 +1,577 @@
+"""Load the YAML config into the typed model, reporting every problem at ``file:line:col``.
+
+The YAML is composed (not loaded) so every node keeps its position; nodes become plain Python
+while the position of each key path is recorded. The data is then walked against the msgspec
+Structs field by field, so one run reports every unknown key and every bad value instead of
+stopping at the first, and a final ``msgspec.convert`` builds the frozen ``Config``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args, get_origin
+
+import msgspec
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+from tui.engine import units
+from tui.engine.config import Config
+from tui.engine.errors import redact
+from tui.engine.units import Duration, Percent, parse_duration, parse_percent
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+KeyPath = tuple[str | int, ...]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_NODES = 200_000
+"""Alias expansion budget: a "billion laughs" document becomes an issue, not an OOM."""
+
+_VARIABLE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+_EXTENSION = "x-"
+"""Top-level keys starting with this are ignored, to hold YAML anchors (as in compose files)."""
+_POSITIVE = frozenset({"interval", "timeout", "max_backoff", "evaluation_interval"})
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+_EXPECTED = re.compile(r"^Expected `([^`]+)`, got `[^`]+`")
+_MSGSPEC_PATH = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(issue) for issue in issues))
+
+
+class _Unset:
+    """Stands for a scalar whose environment variable is missing (already reported)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
+def format_path(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value}"
+
+
+def dec_hook(tp: type, value: object) -> object:
+    """msgspec hook for the unit types: ``msgspec.convert(data, T, dec_hook=dec_hook)``."""
+    if tp is Duration:
+        return parse_duration(value)
+    if tp is Percent:
+        return parse_percent(value)
+    raise NotImplementedError(f"unsupported type {tp!r}")
+
+
+def _is_struct(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _is_container(tp: object) -> bool:
+    return _is_struct(tp) or get_origin(tp) in (list, dict)
+
+
+class _Loading:
+    """One load: positions, issues, and the passes that fill them."""
+
+    def __init__(self, filename: str, environ: Mapping[str, str]) -> None:
+        self.filename = filename
+        self.environ = environ
+        self.issues: list[ConfigIssue] = []
+        self.values: dict[KeyPath, tuple[int, int]] = {}
+        self.keys: dict[KeyPath, tuple[int, int]] = {}
+        self._constructor = SafeConstructor()
+        self._resolver = Resolver()
+        self._budget = _MAX_NODES
+        self._active: set[int] = set()
+
+    # --- issues ------------------------------------------------------------------------
+    def issue(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
+        line, col = self._position(path, at_key)
+        text = redact(" ".join(message.split()))
+        self.issues.append(ConfigIssue(self.filename, line, col, format_path(path), text))
+
+    def issue_at(self, line: int, col: int, message: str, path: KeyPath = ()) -> None:
+        text = redact(" ".join(message.split()))
+        self.issues.append(ConfigIssue(self.filename, line, col, format_path(path), text))
+
+    def _position(self, path: KeyPath, at_key: bool) -> tuple[int, int]:
+        if at_key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found:
+                return found
+        return (1, 1)
+
+    # --- YAML nodes -> plain Python ----------------------------------------------------
+    def build(self, node: Node, path: KeyPath) -> object:
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self._budget -= 1
+        if self._budget < 0:
+            if self._budget == -1:
+                self.issue(path, "document too large (aliases expand beyond 200000 nodes)")
+            return None
+        if id(node) in self._active:
+            self.issue(path, "an alias refers to itself (recursive structure)")
+            return None
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        self._active.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            if node.tag != _SEQ_TAG:
+                self.issue(path, f"unsupported YAML tag {node.tag}")
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[object, object]:
+        if node.tag != _MAP_TAG:
+            self.issue(path, f"unsupported YAML tag {node.tag}")
+        merged: dict[object, object] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.update(self._merge(value_node, path))
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        out: dict[object, object] = {}
+        first_line: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            key_path = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                self.keys[key_path] = (line, key_node.start_mark.column + 1)
+                self.issue(
+                    key_path,
+                    f"duplicate key `{key}` (first defined on line {first_line[key]})",
+                    at_key=True,
+                )
+                continue
+            first_line[key] = line
+            self.keys[key_path] = (line, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, key_path)
+        return {**{k: v for k, v in merged.items() if k not in out}, **out}
+
+    def _merge(self, node: Node, path: KeyPath) -> dict[object, object]:
+        """``<<: *defaults`` (or a list of them): keys written in place win over merged ones."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict[object, object] = {}
+        for source in reversed(sources):
+            if not isinstance(source, MappingNode):
+                self.issue(path, "`<<` merges only mappings")
+                continue
+            built = self.build(source, path)
+            if isinstance(built, dict):
+                merged.update(built)
+        return merged
+
+    def _key(self, node: Node, path: KeyPath) -> str | int | None:
+        if not isinstance(node, ScalarNode):
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            self.issue_at(line, col, "a key must be a plain value, not a list or mapping", path)
+            return None
+        value = self._constructor.construct_object(node)
+        if isinstance(value, str | int):
+            return value
+        return str(node.value)
+
+    def _scalar(self, node: ScalarNode, path: KeyPath) -> object:
+        if node.tag == _STR_TAG and "$" in node.value:
+            text = self._interpolate(node.value, path)
+            if text is _UNSET:
+                return _UNSET
+            if text != node.value and node.style in (None, ""):
+                tag = self._resolver.resolve(ScalarNode, text, (True, False))
+                node = ScalarNode(tag, text, node.start_mark, node.end_mark)
+            else:
+                return text
+        try:
+            return self._constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            self.issue(path, getattr(exc, "problem", None) or str(exc))
+            return _UNSET
+
+    def _interpolate(self, text: str, path: KeyPath) -> str | _Unset:
+        missing: list[str] = []
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name is None:
+                return "$"
+            value = self.environ.get(name)
+            if value:
+                return value
+            if default is not None:
+                return default
+            if value is None:
+                missing.append(name)
+                return ""
+            return value
+
+        result = _VARIABLE.sub(replace, text)
+        for name in missing:
+            self.issue(path, f"environment variable {name} is not set")
+        leftover = re.search(r"\$\{[^}]*\}?", _VARIABLE.sub("", text))
+        if leftover:
+            self.issue(
+                path,
+                f"malformed variable reference {leftover.group(0)!r}: write ${{NAME}}, "
+                "${NAME:-default}, or $$ for a literal $",
+            )
+            return _UNSET
+        return _UNSET if missing else result
+
+    # --- data -> model ------------------------------------------------------------------
+    def walk(self, value: object, tp: object, path: KeyPath) -> object:
+        """Validate ``value`` against ``tp``; returns it with null sections dropped."""
+        if value is _UNSET:
+            return value
+        if _is_struct(tp):
+            return self._struct(value, tp, path)
+        origin = get_origin(tp)
+        if origin is list:
+            if not isinstance(value, list):
+                self.issue(path, f"expected a list, got {_describe(value)}")
+                return value
+            (item,) = get_args(tp)
+            return [self.walk(v, item, (*path, i)) for i, v in enumerate(value)]
+        if origin is dict:
+            if not isinstance(value, dict):
+                self.issue(path, f"expected a mapping, got {_describe(value)}")
+                return value
+            _, item = get_args(tp)
+            for key in value:
+                if not isinstance(key, str):
+                    self.issue(
+                        (*path, key),
+                        f"a key here must be a string, got {_describe(key)}",
+                        at_key=True,
+                    )
+            return {k: self.walk(v, item, (*path, k)) for k, v in value.items()}
+        self._leaf(value, tp, path)
+        return value
+
+    def _struct(self, value: object, cls: type[msgspec.Struct], path: KeyPath) -> object:
+        if not isinstance(value, dict):
+            what = "sections (settings, checks, ...)" if not path else "keys"
+            self.issue(path, f"expected a mapping of {what}, got {_describe(value)}")
+            return value
+        fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+        out: dict[object, object] = {}
+        for key, item in value.items():
+            field = fields.get(key) if isinstance(key, str) else None
+            if field is None and not path and str(key).startswith(_EXTENSION):
+                continue
+            if field is None:
+                self._unknown_key(key, list(fields), (*path, key))
+                continue
+            if item is None and not field.required and _is_container(field.type):
+                continue
+            out[key] = self.walk(item, field.type, (*path, key))
+        for name, field in fields.items():
+            if field.required and name not in value:
+                self.issue(path, f'missing required key "{name}"')
+        return out
+
+    def _unknown_key(self, key: object, valid: list[str], path: KeyPath) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(valid)}"
+        self.issue(path, f"unknown key `{key}`; {hint}", at_key=True)
+
+    def _leaf(self, value: object, tp: object, path: KeyPath) -> None:
+        try:
+            result = msgspec.convert(value, tp, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            self.issue(path, _leaf_message(exc, value, tp))
+            return
+        name = path[-1] if path else ""
+        if isinstance(result, Duration) and name in _POSITIVE and result <= 0:
+            self.issue(path, f"must be greater than 0, got {_describe(value)}")
+
+    # --- what msgspec cannot say -------------------------------------------------------
+    def semantics(self, data: dict[object, object]) -> None:
+        settings = data.get("settings")
+        if isinstance(settings, dict):
+            history = settings.get("history")
+            if _is_int(history) and history < 10:
+                self.issue(("settings", "history"), f"must be at least 10, got {history}")
+        for section in ("checks", "databases", "queues"):
+            self._unique_names(data.get(section), (section,))
+        alerts = data.get("alerts")
+        if isinstance(alerts, dict):
+            self._unique_names(alerts.get("rules"), ("alerts", "rules"))
+        checks = data.get("checks")
+        if isinstance(checks, list):
+            for i, check in enumerate(checks):
+                if isinstance(check, dict):
+                    self._check(check, ("checks", i))
+                    self._expect(check, ("checks", i))
+        if isinstance(alerts, dict) and isinstance(alerts.get("rules"), list):
+            self._rules(alerts["rules"])
+
+    def _unique_names(self, items: object, path: KeyPath) -> None:
+        if not isinstance(items, list):
+            return
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                line = self._position((*path, seen[name], "name"), False)[0]
+                self.issue(
+                    (*path, i, "name"), f'duplicate name "{name}" (first used on line {line})'
+                )
+            else:
+                seen[name] = i
+
+    def _check(self, check: dict[object, object], path: KeyPath) -> None:
+        kind = check.get("kind", "http")
+        url = check.get("url")
+        if kind == "http":
+            if url is None:
+                self.issue(path, 'an http check needs "url" (http:// or https://)')
+            elif isinstance(url, str) and not re.match(r"^https?://[^/\s]", url):
+                self.issue((*path, "url"), f"expected an http:// or https:// URL, got {url!r}")
+        elif kind == "tcp":
+            for key in ("host", "port"):
+                if check.get(key) is None:
+                    self.issue(path, f'a tcp check needs "{key}"')
+        port = check.get("port")
+        if _is_int(port) and not 1 <= port <= 65535:
+            self.issue((*path, "port"), f"port must be between 1 and 65535, got {port}")
+
+    def _expect(self, check: dict[object, object], path: KeyPath) -> None:
+        """Conditions are parsed by the check source; parse them now to point at the line."""
+        expect = check.get("expect")
+        if not isinstance(expect, list) or not expect:
+            return
+        from tui.engine.sources.http import parse_condition
+
+        for j, text in enumerate(expect):
+            if not isinstance(text, str):
+                continue
+            try:
+                condition = parse_condition(text)
+            except ValueError as exc:
+                self.issue((*path, "expect", j), str(exc))
+                continue
+            if check.get("kind") == "tcp" and condition.subject == "status":
+                self.issue((*path, "expect", j), "a tcp check has no status to test")
+
+    def _rules(self, rules: list[object]) -> None:
+        if not rules:
+            return
+        from tui.engine.rules import parse_condition
+
+        for i, rule in enumerate(rules):
+            when = rule.get("when") if isinstance(rule, dict) else None
+            if not isinstance(when, str):
+                continue
+            try:
+                parse_condition(when)
+            except ValueError as exc:
+                self.issue(("alerts", "rules", i, "when"), str(exc))
+
+    def convert(self, data: object) -> Config:
+        try:
+            return msgspec.convert(data, Config, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            message, _, where = str(exc).partition(" - at `")
+            path: list[str | int] = []
+            for name, index in _MSGSPEC_PATH.findall(where.rstrip("`")):
+                path.append(int(index) if index else name)
+            self.issue(tuple(path), message)
+            raise ConfigError(self.issues) from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _leaf_message(exc: msgspec.ValidationError, value: object, tp: object) -> str:
+    if exc.__cause__ is not None:
+        return str(exc.__cause__)
+    if get_origin(tp) is Literal:
+        choices = ", ".join(str(choice) for choice in get_args(tp))
+        return f"expected one of {choices}, got {_describe(value)}"
+    match = _EXPECTED.match(str(exc))
+    if not match:
+        message = str(exc)
+        return message[:1].lower() + message[1:]
+    wanted = [name.strip() for name in match.group(1).split("|")]
+    if len(wanted) > 1:
+        wanted = [name for name in wanted if name != "null"]
+    expected = " or ".join(_TYPE_NAMES.get(name, name) for name in wanted)
+    hint = ""
+    if wanted == ["str"] and isinstance(value, int | float | bool):
+        hint = " (quote it to make it a string)"
+    return f"expected {expected}, got {_describe(value)}{hint}"
+
+
+def _parse(text: str, state: _Loading) -> Node | None:
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        detail = exc.problem or "syntax error"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            detail += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        state.issue_at(line, col, f"invalid YAML: {detail}")
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
+        state.issue_at(line, col, f"invalid YAML: {exc.reason} (character #x{exc.character:04x})")
+    raise ConfigError(state.issues)
+
+
+def load_config_text(text: str, filename: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate ``text``; raises ConfigError listing every problem found."""
+    state = _Loading(filename, os.environ if environ is None else environ)
+    try:
+        root = _parse(text, state)
+        data = {} if root is None else state.build(root, ())
+        cleaned = state.walk(data, Config, ())
+        if isinstance(cleaned, dict):
+            state.semantics(cleaned)
+        if state.issues:
+            raise ConfigError(sorted(set(state.issues), key=_order))
+        return state.convert(cleaned)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        state.issue_at(1, 1, f"cannot load the config: {type(exc).__name__}: {exc}")
+        raise ConfigError(state.issues) from None
+
+
+def _order(issue: ConfigIssue) -> tuple[int, int, str, str]:
+    return (issue.line, issue.col, issue.path, issue.message)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    filename = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            [ConfigIssue(filename, 1, 1, "", f"cannot read the file: {reason}")]
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        message = f"not a UTF-8 text file (invalid byte 0x{raw[exc.start]:02x})"
+        raise ConfigError([ConfigIssue(filename, line, col, "", message)]) from None
+    return load_config_text(text, filename, environ)
+
+
+def _schema_hook(tp: type) -> dict[str, object]:
+    if tp is Duration:
+        return {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": units._DURATION.pattern},
+            ],
+            "description": "seconds, or a duration like 250ms, 5s, 5m, 1h, 30d",
+        }
+    if tp is Percent:
+        return {
+            "anyOf": [{"type": "number"}, {"type": "string", "pattern": units._PERCENT.pattern}],
+            "description": "a fraction, or a percentage like 5%",
+        }
+    raise NotImplementedError(f"no JSON Schema for {tp!r}")
+
+
+def json_schema() -> dict[str, object]:
+    """The config's JSON Schema, for editors' YAML language servers."""
+    schema = msgspec.json.schema(Config, schema_hook=_schema_hook)
+    defs = dict(schema.get("$defs", {}))
+    root = defs.pop("Config", schema)
+    out: dict[str, object] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "watchdeck config",
+        **{k: v for k, v in root.items() if k != "title"},
+    }
+    out["patternProperties"] = {f"^{_EXTENSION}": {}}
+    if defs:
+        out["$defs"] = defs
+    return out
+
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "dec_hook",
+    "format_path",
+    "json_schema",
+    "load_config",
+    "load_config_text",
+]
