@@ -57,7 +57,7 @@ class Clock:
 
 def _engine(rule: Rule) -> tuple[RuleEngine, State]:
     state = State()
-    state.register("queue:emails", "queue", "emails")
+    state.register("queue:emails", "queue", "emails", "redis_list")
     return RuleEngine([rule], state), state
 
 
@@ -102,7 +102,9 @@ def test_pending_timer_restarts_when_condition_clears():
 
 def test_for_zero_fires_at_once_and_severity_is_a_label():
     engine, state = _engine(
-        Rule(name="Backlog", when="queue.emails.depth > 1", severity="critical", labels={"team": "x"})
+        Rule(
+            name="Backlog", when="queue.emails.depth > 1", severity="critical", labels={"team": "x"}
+        )
     )
     _depth(state, 5, 0)
     (alert,) = engine.evaluate(0)

@@ -15,6 +15,7 @@ class CountingSource:
     """A source whose pass takes ``duration`` seconds and records how many run at once."""
 
     section = "queue"
+    kind = "redis_list"
 
     def __init__(self, name: str, *, interval: float, duration: float = 0.0, timeout: float = 5.0):
         self.id = f"queue:{name}"

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 EXIT_UNKNOWN = 3
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    # Sub-commands accept the options too; SUPPRESS keeps a value given before the command.
+    default = argparse.SUPPRESS if sub else None
+    parser.add_argument("--config", "-c", metavar="FILE", default=default, help="config file")
     parser.add_argument(
-        "--config", "-c", metavar="FILE", help="config file (see README: discovery)"
-    )
-    parser.add_argument(
-        "--state-dir", metavar="DIR", help="journal, alert history, runbook progress"
+        "--state-dir", metavar="DIR", default=default, help="journal, alert history, progress"
     )
 
 

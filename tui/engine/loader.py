@@ -479,8 +479,13 @@ def _parse(text: str, state: _Loading) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         detail = exc.problem or "syntax error"
-        if exc.context and exc.context_mark and exc.context_mark is not mark:
+        if exc.context and not exc.context.startswith("while"):
+            detail = f"{exc.context}, {detail}"
+        elif exc.context and exc.context_mark and exc.context_mark is not mark:
             detail += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and "${" in lines[mark.line]:
+            detail += "; inside {...} or [...], quote values that contain ${...}"
         state.issue_at(line, col, f"invalid YAML: {detail}")
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
@@ -495,7 +500,9 @@ def load_config_text(text: str, filename: str, environ: Mapping[str, str] | None
     state = _Loading(filename, os.environ if environ is None else environ)
     try:
         root = _parse(text, state)
-        data = {} if root is None else state.build(root, ())
+        data = None if root is None else state.build(root, ())
+        if data is None:
+            data = {}
         cleaned = state.walk(data, Config, ())
         if isinstance(cleaned, dict):
             state.semantics(cleaned)

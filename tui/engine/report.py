@@ -42,7 +42,7 @@ def _check(state: SourceState) -> dict[str, Any]:
     sample = state.sample if isinstance(state.sample, CheckSample) else None
     return {
         "name": state.name,
-        "kind": sample.kind if sample else None,
+        "kind": state.kind,
         "status": source_status(state),
         "latency_ms": _round(sample.latency_ms) if sample else None,
         "http_status": sample.http_status if sample else None,
@@ -106,7 +106,7 @@ def _queue(state: SourceState) -> dict[str, Any]:
     fields = ("depth", "active", "failed", "delayed", "oldest_age_s", "workers")
     return {
         "name": state.name,
-        "kind": sample.kind if sample else None,
+        "kind": state.kind,
         "status": source_status(state),
         **{field: getattr(sample, field) if sample else None for field in fields},
         "error": state.error,

@@ -37,7 +37,7 @@ class Scheduler:
         self._paused = False
         self.passes: dict[str, int] = dict.fromkeys(self.sources, 0)
         for source in self.sources.values():
-            state.register(source.id, source.section, source.name)
+            state.register(source.id, source.section, source.name, source.kind)
 
     # --- listeners -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:

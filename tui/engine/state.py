@@ -19,6 +19,7 @@ class SourceState:
     id: str
     section: Section
     name: str
+    kind: str
     sample: Sample | None = None
     """The last good sample; kept (and shown as stale) when later passes fail."""
     error: str | None = None
@@ -57,8 +58,8 @@ class State:
         self.sources: dict[str, SourceState] = {}
         self.series: dict[str, Series] = {}
 
-    def register(self, source_id: str, section: Section, name: str) -> SourceState:
-        state = SourceState(id=source_id, section=section, name=name)
+    def register(self, source_id: str, section: Section, name: str, kind: str) -> SourceState:
+        state = SourceState(id=source_id, section=section, name=name, kind=kind)
         self.sources[source_id] = state
         return state
 

@@ -16,6 +16,7 @@ from tui.engine.state import Section
 class Source(Protocol):
     id: str
     section: Section
+    kind: str
     name: str
     interval: float
     timeout: float

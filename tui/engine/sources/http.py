@@ -187,6 +187,7 @@ def _check_timeout(check: Check, settings: Settings) -> float:
 
 class HttpCheckSource:
     section = "check"
+    kind = "http"
 
     def __init__(self, check: Check, settings: Settings, client: WatchdeckClient) -> None:
         try:
@@ -257,6 +258,7 @@ class TcpCheckSource:
     """Up when a TCP connection opens; only latency conditions apply."""
 
     section = "check"
+    kind = "tcp"
 
     def __init__(self, check: Check, settings: Settings) -> None:
         if not check.host or not check.port:

@@ -77,6 +77,7 @@ SELECT
 
 class PostgresSource:
     section = "database"
+    kind = "postgresql"
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db

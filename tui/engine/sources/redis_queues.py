@@ -51,6 +51,7 @@ class RedisClients:
 
 class RedisListSource:
     section = "queue"
+    kind = "redis_list"
 
     def __init__(self, queue: Queue, settings: Settings, client: Redis) -> None:
         self.queue = queue

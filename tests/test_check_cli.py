@@ -1,0 +1,209 @@
+"""`watchdeck check`, `validate`, `schema` and `init` as a user runs them, against real servers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+WATCHDECK = [sys.executable, "-m", "tui.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [*WATCHDECK, *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def seeded_queue(redis_url: str) -> str:
+    client = redis.Redis.from_url(redis_url)
+    client.delete("cli-emails")
+    client.rpush("cli-emails", *[f"job-{n}" for n in range(7)])
+    client.close()
+    return "cli-emails"
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "watchdeck.yaml"
+    path.write_text(body)
+    return path
+
+
+def full_config(tmp_path, http_server, pg_dsn, redis_url, seeded_queue, failing="/status/500"):
+    return write_config(
+        tmp_path,
+        f"""
+settings: {{interval: 2s, timeout: 2s}}
+checks:
+  - {{name: api, url: "{http_server}/ok", expect: [status == 200, latency < 5s]}}
+  - {{name: payments, url: "{http_server}{failing}", expect: [status == 200]}}
+databases:
+  - {{name: main, dsn: "${{TEST_DSN}}", long_query: 5m}}
+queues:
+  - {{name: emails, url: "{redis_url}", queue: {seeded_queue}}}
+alerts:
+  rules:
+    - name: EmailBacklog
+      when: queue.emails.depth > 5
+      severity: warning
+      summary: "emails backlog {{{{ value }}}}"
+      runbook: queue-backlog
+    - {{name: PoolFull, when: db.main.pct_of_usable > 95%, severity: critical}}
+""",
+    )
+
+
+def env_with(**extra: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, **extra}
+
+
+def test_check_json_contract_against_real_servers(
+    tmp_path, http_server, pg_dsn, redis_url, seeded_queue
+):
+    config = full_config(tmp_path, http_server, pg_dsn, redis_url, seeded_queue)
+    result = run("check", "--json", "--config", str(config), env=env_with(TEST_DSN=pg_dsn))
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "critical"
+    assert report["checked_at"].endswith("Z")
+
+    api, payments = report["checks"]
+    assert api | {"latency_ms": None} == {
+        "name": "api",
+        "kind": "http",
+        "status": "ok",
+        "latency_ms": None,
+        "http_status": 200,
+        "cert_days_left": None,
+        "failed_conditions": [],
+        "error": None,
+    }
+    assert api["latency_ms"] > 0
+    assert payments["status"] == "critical"
+    assert payments["failed_conditions"] == ["status (500) == 200"]
+
+    (db,) = report["databases"]
+    assert db["status"] == "ok" and db["error"] is None
+    assert db["server_version"][:2].isdigit()
+    assert db["max_connections"] >= db["usable_connections"] > 0
+    assert set(db["connections"]) >= {
+        "total",
+        "active",
+        "idle",
+        "idle_in_transaction",
+        "waiting_on_lock",
+    }
+    assert 0 <= db["pct_of_usable"] <= 100
+    assert isinstance(db["long_queries"], list) and isinstance(db["blocking"], list)
+    assert db["metrics"] == {}
+
+    (queue,) = report["queues"]
+    assert queue == {
+        "name": "emails",
+        "kind": "redis_list",
+        "status": "ok",
+        "depth": 7,
+        "active": None,
+        "failed": None,
+        "delayed": None,
+        "oldest_age_s": None,
+        "workers": None,
+        "error": None,
+    }
+
+    (alert,) = report["alerts"]
+    assert alert["name"] == "EmailBacklog"
+    assert (alert["state"], alert["severity"], alert["source"]) == (
+        "firing",
+        "warning",
+        "watchdeck",
+    )
+    assert alert["summary"] == "emails backlog 7"
+    assert alert["runbook"] == "queue-backlog"
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["since"].endswith("Z")
+
+
+def test_exit_code_is_warning_when_only_a_warning_fires(
+    tmp_path, http_server, pg_dsn, redis_url, seeded_queue
+):
+    config = full_config(tmp_path, http_server, pg_dsn, redis_url, seeded_queue, failing="/ok")
+    result = run("check", "--config", str(config), env=env_with(TEST_DSN=pg_dsn))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith("▲ WARNING")
+    assert "EmailBacklog" in result.stdout
+
+
+def test_exit_code_ok_and_unreachable_backends_are_critical_not_crashes(
+    tmp_path, http_server, refused_url
+):
+    ok = write_config(tmp_path, f'checks: [{{name: api, url: "{http_server}/ok"}}]\n')
+    assert run("check", "--config", str(ok)).returncode == 0
+
+    down = write_config(
+        tmp_path,
+        f"""
+checks: [{{name: api, url: "{refused_url}/health"}}]
+databases: [{{name: main, dsn: "postgresql://watch:s3cret-pw@127.0.0.1:1/app?connect_timeout=1"}}]
+queues: [{{name: q, url: "redis://:hunter2-pw@127.0.0.1:1/0"}}]
+""",
+    )
+    result = run("check", "--json", "--config", str(down))
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["checks"][0]["error"] == "connection refused"
+    assert report["databases"][0]["status"] == "critical" and report["databases"][0]["error"]
+    assert report["queues"][0]["status"] == "critical" and report["queues"][0]["depth"] is None
+    for secret in ("s3cret-pw", "hunter2-pw"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_bad_config_is_unknown_with_location_and_no_traceback(tmp_path):
+    bad = write_config(tmp_path, "settings:\n  intervall: 5s\n")
+    result = run("check", "--json", "--config", str(bad))
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["status"] == "unknown"
+    assert f"{bad}:2:3: settings.intervall:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_config_found_explains_the_next_step(tmp_path):
+    env = env_with(XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env.pop("WATCHDECK_CONFIG", None)
+    for args in (("check",), ("validate",), ()):
+        result = run(*args, env=env, cwd=tmp_path)
+        assert result.returncode in (1, 3)
+        assert "watchdeck demo" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_validate_exit_codes(tmp_path):
+    good = write_config(tmp_path, "settings: {interval: 5s}\n")
+    result = run("validate", "--config", str(good))
+    assert result.returncode == 0 and "valid" in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("checks:\n  - name: api\n    url: http://x\n    interval: soon\n")
+    result = run("validate", "--config", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:4:15: checks[0].interval:" in result.stderr
+
+
+def test_schema_is_json_and_init_writes_a_valid_config(tmp_path):
+    schema = json.loads(run("schema").stdout)
+    assert "settings" in json.dumps(schema)
+    target = tmp_path / "starter.yaml"
+    assert run("init", str(target)).returncode == 0
+    assert run("validate", "--config", str(target)).returncode == 0
+    assert run("init", str(target)).returncode == 1  # never overwrites silently
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("watchdeck ")
