@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return command(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `watchdeck schema | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
