@@ -122,7 +122,10 @@ def test_anchors_and_merge_keys(tmp_path: Path):
 
 
 def test_keys_are_text_as_written():
-    text = "alerts:\n  rules:\n    - {name: r, when: check.a.up < 1, labels: {404: x, on: y}}\n"
+    text = (
+        "checks: [{name: a, url: 'http://127.0.0.1/'}]\n"
+        "alerts:\n  rules:\n    - {name: r, when: check.a.up < 1, labels: {404: x, on: y}}\n"
+    )
     rule = load_config_text(text, "t.yaml", {}).alerts.rules[0]
     assert rule.labels == {"404": "x", "on": "y"}
 
@@ -397,3 +400,16 @@ def test_ensure_state_dir_is_private(homes: Path):
 
 def test_bundled_config_dir_holds_the_example():
     assert (bundled_config_dir() / "watchdeck.example.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("queue.emials.depth > 3", "no queues entry named 'emials'; did you mean `emails`?"),
+        ("queue.emails.dept > 3", "unknown metric 'dept'; did you mean `depth`?"),
+        ("check.api.up < 1", "no checks entry named 'api'"),
+    ],
+)
+def test_rule_metrics_must_name_something_the_config_produces(when, expected):
+    text = f"queues: [{{name: emails}}]\nalerts:\n  rules:\n    - {{name: r, when: {when}}}\n"
+    assert f"t.yaml:4:23: alerts.rules[0].when: {when.split()[0]}: {expected}" in errors(text)

@@ -326,11 +326,10 @@ class _Loading:
         return out
 
     def _unknown_key(self, key: object, valid: list[str], path: KeyPath) -> None:
-        import difflib
-
-        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(valid)}"
-        self.issue(path, f"unknown key `{key}`; {hint}", at_key=True)
+        hint = _suggest(str(key), valid).removeprefix("; ")
+        self.issue(
+            path, f"unknown key `{key}`; {hint or 'valid keys: ' + ', '.join(valid)}", at_key=True
+        )
 
     def _leaf(self, value: object, tp: object, path: KeyPath) -> None:
         try:
@@ -361,7 +360,7 @@ class _Loading:
                     self._check(check, ("checks", i))
                     self._expect(check, ("checks", i))
         if isinstance(alerts, dict) and isinstance(alerts.get("rules"), list):
-            self._rules(alerts["rules"])
+            self._rules(alerts["rules"], data)
 
     def _unique_names(self, items: object, path: KeyPath) -> None:
         if not isinstance(items, list):
@@ -413,7 +412,7 @@ class _Loading:
             if check.get("kind") == "tcp" and condition.subject == "status":
                 self.issue((*path, "expect", j), "a tcp check has no status to test")
 
-    def _rules(self, rules: list[object]) -> None:
+    def _rules(self, rules: list[object], data: dict[str, object]) -> None:
         if not rules:
             return
         from tui.engine.rules import parse_condition
@@ -423,9 +422,13 @@ class _Loading:
             if not isinstance(when, str):
                 continue
             try:
-                parse_condition(when)
+                condition = parse_condition(when)
             except ValueError as exc:
                 self.issue(("alerts", "rules", i, "when"), str(exc))
+                continue
+            problem = _unknown_metric(condition.metric, data)
+            if problem:
+                self.issue(("alerts", "rules", i, "when"), problem)
 
     def convert(self, data: object) -> Config:
         try:
@@ -573,3 +576,36 @@ __all__ = [
     "load_config",
     "load_config_text",
 ]
+
+
+_RULE_SECTIONS = {"check": "checks", "db": "databases", "queue": "queues"}
+
+
+def _unknown_metric(metric: str, data: dict[str, object]) -> str | None:
+    """Why a rule's metric path names nothing this config produces, or ``None``."""
+    from tui.engine.samples import METRICS
+
+    section, _, rest = metric.partition(".")
+    name, _, leaf = rest.rpartition(".")
+    items = data.get(_RULE_SECTIONS[section])
+    names = [
+        item["name"]
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
+    if name not in names:
+        hint = _suggest(name, names)
+        known = f"; configured: {', '.join(names)}" if names and not hint else ""
+        return f"{metric}: no {_RULE_SECTIONS[section]} entry named {name!r}{hint}{known}"
+    if leaf not in METRICS[section]:
+        hint = _suggest(leaf, METRICS[section])
+        return f"{metric}: unknown metric {leaf!r}{hint}; known: {', '.join(METRICS[section])}"
+    return None
+
+
+def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """``"; did you mean `x`?"`` for the closest candidate, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""

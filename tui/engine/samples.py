@@ -129,6 +129,21 @@ class QueueSample:
 
 Sample = CheckSample | DatabaseSample | QueueSample
 
+METRICS: dict[str, tuple[str, ...]] = {
+    "check": ("up", "latency_ms", "http_status", "cert_days_left"),
+    "db": (
+        "pct_of_usable",
+        "connections",
+        "active",
+        "idle_in_transaction",
+        "waiting_on_lock",
+        "long_queries",
+        "blocked",
+    ),
+    "queue": ("depth", "active", "failed", "delayed", "oldest_age_s", "workers"),
+}
+"""Metric names alert rules may use, by section of the metric path (``queue.NAME.depth``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:
