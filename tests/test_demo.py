@@ -1,0 +1,234 @@
+"""``watchdeck demo``: the embedded environment starts, serves, and leaves nothing behind.
+
+The signal cases run the demo as a real subprocess (``python -m tui.demo``, the same code as
+``watchdeck demo --no-ui``) and check through ``/proc`` that no postgres or redis-server
+process it started survives, whether it was stopped with SIGTERM, SIGHUP (an SSH
+disconnect), SIGINT (Ctrl-C) or killed outright with SIGKILL (the guardian's job).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from tui.demo.environment import ENV_PG_DSN, DemoEnvironment
+from tui.demo.run import run_demo
+from tui.demo.service import DemoService
+from tui.engine.loader import load_config
+
+READY_LIMIT = 60.0
+GONE_LIMIT = 15.0
+PROC = Path("/proc")
+pytestmark = pytest.mark.skipif(not PROC.is_dir(), reason="process checks read /proc (Linux)")
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(parent: int) -> set[int]:
+    found = set()
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(entry.name))
+    return found
+
+
+def _pid_file(path: Path) -> int:
+    return int(path.read_text().split("\n", 1)[0])
+
+
+def _started_processes(root: Path) -> set[int]:
+    """The postmaster and its children (checkpointer, sessions...) and redis-server."""
+    postmaster = _pid_file(root / "pg" / "postmaster.pid")
+    pids = {postmaster, _pid_file(root / "redis" / "redis.pid"), *_children(postmaster)}
+    assert all(_running(pid) for pid in pids)
+    return pids
+
+
+def _wait_until(predicate, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {limit}s"
+        time.sleep(0.05)
+
+
+def _assert_all_gone(pids: set[int], root: Path) -> None:
+    _wait_until(lambda: not any(_running(pid) for pid in pids), GONE_LIMIT, "processes stopped")
+    _wait_until(lambda: not root.exists(), GONE_LIMIT, "demo directory removed")
+
+
+def _read_until_ready(process: subprocess.Popen[bytes]) -> dict[str, str]:
+    """The ``export NAME=VALUE`` lines printed before ``ready``."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + READY_LIMIT
+    while b"\nready\n" not in data:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"demo not ready within {READY_LIMIT}s; stdout so far: {data!r}"
+        readable, _, _ = select.select([fd], [], [], remaining)
+        chunk = os.read(fd, 65536) if readable else b""
+        assert chunk or not readable, f"demo exited early with {process.wait()}: {data!r}"
+        data += chunk
+    exports = {}
+    for line in data.decode().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exports[name] = value.strip("'")
+    return exports
+
+
+def _assert_serving(exports: dict[str, str]) -> None:
+    with psycopg.connect(exports["WATCHDECK_DEMO_PG_DSN"], connect_timeout=5) as conn:
+        apps = {row[0] for row in conn.execute("SELECT application_name FROM pg_stat_activity")}
+    assert {"report-builder", "billing-worker", "invoice-api", "web-1"} <= apps
+    client = redis.Redis.from_url(exports["WATCHDECK_DEMO_REDIS_URL"])
+    try:
+        assert client.ping()
+        assert client.llen("webhooks") > 0
+    finally:
+        client.close()
+    response = httpx.get(exports["WATCHDECK_DEMO_HTTP"] + "/healthz", timeout=5)
+    assert response.status_code == 200
+
+
+# --- the HTTP service ---------------------------------------------------------------------
+def test_service_endpoints():
+    now = [10.0]
+    service = DemoService(clock=lambda: now[0], slow_seconds=0.01)
+    service.start()
+    try:
+        with httpx.Client(base_url=service.base_url, timeout=5) as client:
+            health = client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["status"] == "ok"
+            assert client.get("/slow").status_code == 200
+            assert client.get("/fail").status_code == 503
+            assert client.get("/flaky").status_code == 200
+            now[0] = 45.0
+            assert client.get("/flaky").status_code == 500
+            assert client.get("/nope").status_code == 404
+    finally:
+        service.stop()
+        service.stop()
+
+
+# --- the environment in process -------------------------------------------------------------
+def test_environment_serves_the_demo_config_and_cleans_up():
+    before = os.environ.get(ENV_PG_DSN)
+    env = DemoEnvironment()
+    with env:
+        assert env.root is not None
+        assert env.config_path is not None
+        root = env.root
+        pids = _started_processes(root)
+        assert env.postgres_pid in pids
+        assert env.redis_pid in pids
+
+        config = load_config(env.config_path)
+        assert {check.name for check in config.checks} >= {"api", "api-slow", "payments", "flaky"}
+        assert config.databases[0].dsn == env.pg_dsn
+        assert {queue.url for queue in config.queues} == {env.redis_url}
+        assert Path(config.runbooks.paths[0], "payments-down.md").is_file()
+        tcp = next(check for check in config.checks if check.kind == "tcp")
+        assert tcp.port == env.http_port
+
+        _assert_serving(env.exports)
+        with psycopg.connect(env.pg_dsn) as conn:
+            states = dict(
+                conn.execute("SELECT application_name, state FROM pg_stat_activity").fetchall()
+            )
+        assert states["report-builder"] == "active"
+        assert states["billing-worker"] == "idle in transaction"
+        client = redis.Redis(unix_socket_path=env.redis_socket)
+        try:
+            start = client.llen("emails")
+            _wait_until(lambda: client.llen("emails") > start, 15.0, "emails growing")
+        finally:
+            client.close()
+
+    _assert_all_gone(pids, root)
+    assert os.environ.get(ENV_PG_DSN) == before
+    env.stop()
+
+
+def test_run_demo_opens_the_console_then_stops_everything():
+    seen: dict[str, object] = {}
+
+    def console(path: Path) -> int:
+        seen["root"] = path.parent
+        seen["pids"] = _started_processes(path.parent)
+        seen["config"] = load_config(path)
+        return 7
+
+    assert run_demo(console, out=io.StringIO()) == 7
+    assert seen["config"] is not None
+    _assert_all_gone(seen["pids"], seen["root"])
+
+
+def test_run_demo_stops_everything_when_the_console_crashes():
+    seen: dict[str, object] = {}
+
+    def console(path: Path) -> int:
+        seen["root"] = path.parent
+        seen["pids"] = _started_processes(path.parent)
+        raise RuntimeError("console crashed")
+
+    with pytest.raises(RuntimeError, match="console crashed"):
+        run_demo(console, out=io.StringIO())
+    _assert_all_gone(seen["pids"], seen["root"])
+
+
+# --- the demo as a process, stopped every way it can be -------------------------------------
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name
+)
+def test_no_orphans_after_signal(signum: signal.Signals, tmp_path: Path):
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tui.demo"], stdout=subprocess.PIPE, stderr=err
+        )
+    try:
+        exports = _read_until_ready(process)
+        root = Path(exports["WATCHDECK_CONFIG"]).parent
+        assert root.name.startswith("watchdeck-demo-")
+        assert load_config(root / "demo.yaml", environ=exports).databases[0].name == "demo"
+        _assert_serving(exports)
+        pids = _started_processes(root)
+        guardians = _children(process.pid) - pids
+        assert len(guardians) == 1
+
+        process.send_signal(signum)
+        code = process.wait(timeout=GONE_LIMIT)
+        assert code == (-signum if signum == signal.SIGKILL else 0), stderr.read_text()
+        _assert_all_gone(pids | guardians, root)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
