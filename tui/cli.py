@@ -200,8 +200,13 @@ def run_console(config_path: Path | None, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib
+    import threading
+
     from tui.demo.run import run_demo
 
+    if not args.no_ui:  # import Textual while the servers start, not after
+        threading.Thread(target=importlib.import_module, args=("tui.app",), daemon=True).start()
     if args.no_ui:
         return run_demo(None)
     return run_demo(lambda path: run_console(path, args))

@@ -1,0 +1,43 @@
+"""How the console looks, with fixed data at a fixed time (pytest-textual-snapshot).
+
+Regenerate after an intended change with ``uv run pytest tests/test_snapshots.py
+--snapshot-update`` and look at the SVGs under ``tests/__snapshots__/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from ui_fixtures import feed, make_app, utc
+
+BIG = (120, 40)
+SMALL = (80, 24)
+Compare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def _utc() -> Iterator[None]:
+    with utc():
+        yield
+
+
+def compare(snap_compare: Compare, size: tuple[int, int], *press: str, **options: Any) -> bool:
+    return snap_compare(make_app(), press=press, terminal_size=size, run_before=feed, **options)
+
+
+def test_console_at_120x40(snap_compare: Compare) -> None:
+    assert compare(snap_compare, BIG)
+
+
+def test_console_compact_at_80x24(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL)
+
+
+def test_database_zoomed(snap_compare: Compare) -> None:
+    assert compare(snap_compare, BIG, "3", "z")
+
+
+def test_help_screen(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "question_mark")

@@ -1,0 +1,128 @@
+"""The console app: wires the engine to the console screen and owns the global keys.
+
+The engine runs in the app's own event loop; its events arrive through one listener that
+posts them as Textual messages, and each is routed to the pane that shows it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+
+from tui.engine.engine import Engine
+from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
+from tui.screens.console import ConsoleScreen
+from tui.screens.help import HelpScreen
+from widgets.runbooks import RunbooksPane
+
+DEFAULT_THEME = "textual-dark"
+TICK = 1.0
+"""Seconds between re-renders of time-dependent text (ages, retry countdowns)."""
+
+
+class EngineEvent(Message):
+    """An engine event, carried into Textual's message queue."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class WatchdeckApp(App[int]):
+    TITLE = "watchdeck"
+    CSS_PATH = "app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refresh", "refresh"),
+        Binding("p", "toggle_pause", "pause"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True),
+        Binding("colon", "command_palette", "palette", show=False),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        theme: str | None = None,
+        clock: Callable[[], float] = time.time,
+        start_engine: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock
+        self.start_engine = start_engine
+        self.started = False
+        wanted = theme or engine.config.settings.theme
+        self.unknown_theme = None if wanted in self.available_themes else wanted
+        self.theme = DEFAULT_THEME if self.unknown_theme else wanted
+        self.deck = ConsoleScreen(engine.runbooks, engine.state, read_only=engine.read_only)
+
+    def get_default_screen(self) -> ConsoleScreen:
+        return self.deck
+
+    async def on_mount(self) -> None:
+        if self.unknown_theme:
+            self.notify(
+                f"unknown theme {self.unknown_theme!r}: using {DEFAULT_THEME}"
+                " (ctrl+p → Theme lists them)",
+                severity="warning",
+            )
+        self.engine.subscribe(self.listen)
+        self.set_interval(TICK, self.tick)
+        if self.start_engine:
+            await self.engine.start()
+            self.started = True
+
+    async def on_unmount(self) -> None:
+        if self.started:
+            await self.engine.stop()
+
+    def listen(self, event: Event) -> None:
+        """The engine's listener: hand the event over to the message queue."""
+        self.post_message(EngineEvent(event))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        now = self.clock()
+        with self.batch_update():
+            if isinstance(event, SourceUpdated):
+                self.deck.source_updated(event.state, now)
+            elif isinstance(event, AlertsUpdated):
+                self.deck.alerts_updated(event.alerts, now)
+            elif isinstance(event, PollingChanged):
+                self.deck.polling_changed(event.paused, now)
+
+    def tick(self) -> None:
+        with self.batch_update():
+            self.deck.tick(self.clock())
+
+    async def on_runbooks_pane_wanted(self, message: RunbooksPane.Wanted) -> None:
+        try:
+            text = message.entry.read()
+        except OSError as exc:
+            text = f"# {message.entry.title}\n\ncannot read `{message.entry.path}`: {exc.strerror}"
+        pane = self.deck.runbooks
+        await pane.show_text(message.entry, text)
+
+    # --- keys ------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.engine.refresh_now()
+
+    def action_toggle_pause(self) -> None:
+        if self.engine.paused:
+            self.engine.resume()
+        else:
+            self.engine.pause()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.exit(0)

@@ -1,0 +1,181 @@
+"""The console: five panes, the compact strip, the status line and the footer.
+
+At 100x30 and above every pane is visible; below, only the focused pane is shown and the
+strip keeps the other four one key away. ``z`` shows the focused pane alone at any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid
+from textual.events import DescendantFocus, Resize
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+
+from tui.engine.runbooks.catalog import RunbookEntry
+from tui.engine.samples import Alert
+from tui.engine.state import SourceState, State
+from widgets.alerts import AlertsPane
+from widgets.database import DatabasePane
+from widgets.health import HealthPane
+from widgets.pane import Pane, SourcePane
+from widgets.pane_strip import PaneStrip
+from widgets.queues import QueuesPane
+from widgets.runbooks import RunbooksPane
+from widgets.status_line import StatusLine
+
+COMPACT_BELOW = (100, 30)
+"""Terminal width and height under which only the focused pane is shown."""
+PANES = Binding.Group("pane", compact=True)
+PANE_TITLES = ("Health", "Queues", "Database", "Alerts", "Runbooks")
+
+
+class ConsoleScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(number), f"show_pane({number})", title, group=PANES)
+            for number, title in enumerate(PANE_TITLES, start=1)
+        ),
+        Binding("tab", "cycle(1)", "next"),
+        Binding("shift+tab", "cycle(-1)", "previous", show=False),
+        Binding("z", "zoom", "zoom"),
+        Binding("escape", "unzoom", "back", show=False),
+    ]
+
+    def __init__(
+        self,
+        runbooks: Sequence[RunbookEntry],
+        history: State,
+        *,
+        read_only: bool,
+    ) -> None:
+        super().__init__()
+        sources = list(history.sources.values())
+        health = HealthPane([state for state in sources if state.section == "check"])
+        queues = QueuesPane([state for state in sources if state.section == "queue"], history)
+        database = DatabasePane([state for state in sources if state.section == "database"])
+        self.alerts = AlertsPane()
+        self.runbooks = RunbooksPane(runbooks)
+        self.panes: list[Pane] = [health, queues, database, self.alerts, self.runbooks]
+        self.by_section: dict[str, SourcePane] = {
+            "check": health,
+            "queue": queues,
+            "database": database,
+        }
+        self.sources: dict[str, SourceState] = dict(history.sources)
+        self.read_only = read_only
+        self.paused = False
+        self.active = 1
+        self.zoomed = False
+        self.compact = False
+
+    def compose(self) -> ComposeResult:
+        yield PaneStrip(id="strip")
+        with Grid(id="panes"):
+            yield from self.panes
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.lay_out()
+        self.show_status()
+
+    # --- data ------------------------------------------------------------------------
+    def source_updated(self, state: SourceState, now: float) -> None:
+        self.sources[state.id] = state
+        pane = self.by_section.get(state.section)
+        if pane is not None:
+            pane.update_source(state, now)
+        self.update_status()
+
+    def alerts_updated(self, alerts: Iterable[Alert], now: float) -> None:
+        self.alerts.update_alerts(tuple(alerts), now)
+        self.update_status()
+
+    def polling_changed(self, paused: bool, now: float) -> None:
+        self.paused = paused
+        self.tick(now)
+
+    def tick(self, now: float) -> None:
+        for pane in self.panes:
+            pane.tick(now, self.paused)
+        self.update_status()
+
+    def update_status(self) -> None:
+        """Redraw the status line and the strip once mounted (``on_mount`` draws them first)."""
+        if self.is_mounted:
+            self.show_status()
+
+    def show_status(self) -> None:
+        self.query_one(StatusLine).show(
+            self.sources.values(), paused=self.paused, read_only=self.read_only
+        )
+        self.query_one(PaneStrip).show(self.panes, self.active)
+
+    # --- navigation ------------------------------------------------------------------
+    @property
+    def active_pane(self) -> Pane:
+        return self.panes[self.active - 1]
+
+    def action_show_pane(self, number: int) -> None:
+        self.activate(number)
+        self.active_pane.focus_target.focus()
+
+    def action_cycle(self, step: int) -> None:
+        self.action_show_pane((self.active - 1 + step) % len(self.panes) + 1)
+
+    def action_zoom(self) -> None:
+        self.zoomed = not self.zoomed
+        self.lay_out()
+
+    def action_unzoom(self) -> None:
+        if self.zoomed:
+            self.action_zoom()
+
+    def activate(self, number: int) -> None:
+        if number != self.active:
+            self.active = number
+            self.lay_out()
+
+    def lay_out(self) -> None:
+        """Apply the layout: every pane, or only the active one (zoomed or compact)."""
+        single = self.zoomed or self.compact
+        grid = self.query_one("#panes", Grid)
+        grid.set_class(single, "-single")
+        for pane in self.panes:
+            pane.set_class(pane.number == self.active, "-active")
+        self.query_one(PaneStrip).display = self.compact
+        self.update_status()
+
+    def on_resize(self, event: Resize) -> None:
+        width, height = COMPACT_BELOW
+        compact = event.size.width < width or event.size.height < height
+        if compact != self.compact:
+            self.compact = compact
+            if self.is_mounted:
+                self.lay_out()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        pane = _pane_of(event.widget)
+        if pane is not None:
+            self.activate(pane.number)
+
+    @on(RunbooksPane.ReadRequested)
+    def _read_runbook(self) -> None:
+        self.activate(self.runbooks.number)
+        if not self.zoomed:
+            self.action_zoom()
+        self.runbooks.preview.focus()
+
+
+def _pane_of(widget: Widget) -> Pane | None:
+    for node in widget.ancestors_with_self:
+        if isinstance(node, Pane):
+            return node
+    return None

@@ -1,0 +1,83 @@
+"""The help screen (``?``): every key, and what the status glyphs mean."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from widgets.status import GLYPHS, STALE, WAITING
+
+KEYS: tuple[tuple[str, str], ...] = (
+    ("1 2 3 4 5", "focus Health, Queues, Database, Alerts, Runbooks"),
+    ("tab / shift+tab", "next / previous pane"),
+    ("z", "zoom the focused pane; z again restores"),
+    ("↑ ↓ pgup pgdn", "move in a table, a list or a runbook"),
+    ("enter", "Runbooks: read the highlighted runbook full size"),
+    ("esc", "back from a runbook's text to the list, then unzoom"),
+    ("r", "refresh every source now (also while paused)"),
+    ("p", "pause / resume polling"),
+    ("ctrl+p  :", "command palette: themes, keys, quit"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+LEGEND: tuple[tuple[str, str], ...] = (
+    (f"{GLYPHS['ok']} ok", "healthy"),
+    (f"{GLYPHS['warning']} warning", "degraded, or a warning alert"),
+    (f"{GLYPHS['critical']} critical", "down, failing, or a critical alert"),
+    (f"{GLYPHS['unknown']} unknown", "no data"),
+    (f"{STALE} stale", "last poll failed; the last good data is shown"),
+    (f"{WAITING} waiting", "not polled yet"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 76;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        border-title-color: $accent;
+        border-subtitle-color: $text-muted;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen Static { width: 100%; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "close"),
+        Binding("question_mark", "close", "close", key_display="?", show=False),
+        Binding("q", "close", "close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as body:
+            body.border_title = "watchdeck · keys"
+            body.border_subtitle = "esc, ? or q to close"
+            yield Static(_table())
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+
+def _table() -> Table:
+    table = Table(box=None, expand=True, show_header=False, show_edge=False, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for heading, rows in (("keys", KEYS), ("status", LEGEND)):
+        if table.row_count:
+            table.add_row("", "")
+        table.add_row(Text(heading, "bold underline"), "")
+        for key, meaning in rows:
+            table.add_row(Text(key, "bold"), meaning)
+    return table

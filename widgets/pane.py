@@ -1,0 +1,129 @@
+"""The frame every pane shares: ``1 Health`` on the border, its status in the subtitle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widget import Widget
+
+from tui.engine.report import source_status
+from tui.engine.state import SourceState
+from widgets.status import GLYPHS, STALE, WAITING, Palette, problem, same, worst_of
+
+
+class Pane(Vertical):
+    """A numbered pane. Subclasses render their data and say which widget takes focus.
+
+    The ``-problem`` class marks a pane with a source whose last pass failed (its border
+    turns to the error colour; the subtitle says ``stale · …`` in words as well).
+    """
+
+    DEFAULT_CSS = """
+    Pane {
+        border: round $foreground 30%;
+        border-title-color: $text;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        padding: 0 0;
+        height: 1fr;
+        background: $surface;
+    }
+    Pane:focus-within {
+        border: round $accent;
+        border-title-color: $accent;
+    }
+    Pane.-problem {
+        border: round $error;
+        border-subtitle-color: $text-error;
+    }
+    Pane.-problem:focus-within {
+        border: heavy $error;
+    }
+    """
+
+    def __init__(self, number: int, title: str, *, id: str) -> None:
+        super().__init__(id=id)
+        self.number = number
+        self.title = title
+        self.border_title = f"{number} {title}"
+        self.now = 0.0
+        self.paused = False
+        self._subtitle = Text()
+
+    @property
+    def palette(self) -> Palette:
+        return Palette.of(self.app.theme_variables)
+
+    @property
+    def focus_target(self) -> Widget:
+        """The widget that gets focus when the pane is selected (``1``-``5``, ``tab``)."""
+        raise NotImplementedError
+
+    def badge(self) -> Text:
+        """What the compact pane strip shows after the pane's name (``✔``, ``▲``, ``2``)."""
+        return Text()
+
+    def show_problem(self, problem: bool, subtitle: Text) -> None:
+        """Set the ``-problem`` class and the subtitle (setting either redraws the pane)."""
+        self.set_class(problem, "-problem")
+        if not same(subtitle, self._subtitle):
+            self._subtitle = subtitle
+            self.border_subtitle = subtitle
+
+    def tick(self, now: float, paused: bool) -> None:
+        """Re-render what depends on the time (ages, retry countdowns) or on pausing."""
+        self.now = now
+        self.paused = paused
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Redraw once mounted (data that arrives earlier is drawn by ``on_mount``)."""
+        if self.is_mounted:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Render the stored data again; unchanged cells are not touched."""
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
+
+
+class SourcePane(Pane):
+    """A pane showing one row (or line) per configured source of one section."""
+
+    def __init__(self, number: int, title: str, *, id: str, states: Sequence[SourceState]) -> None:
+        super().__init__(number, title, id=id)
+        self.states: dict[str, SourceState] = {state.name: state for state in states}
+
+    def update_source(self, state: SourceState, now: float) -> None:
+        self.states[state.name] = state
+        self.now = now
+        self.refresh_view()
+
+    def badge(self) -> Text:
+        status = worst_of(self.states.values())
+        if status is None:
+            return self.palette.muted(WAITING)
+        return Text(GLYPHS[status], style=self.palette.style(status))
+
+    def show_sources_state(self) -> None:
+        """Subtitle: the failing source in words (or how many fail), else a tally."""
+        palette = self.palette
+        failing = [state for state in self.states.values() if state.error is not None]
+        if len(failing) == 1:
+            state = failing[0]
+            marker = STALE if state.stale else GLYPHS["critical"]
+            subtitle = Text(
+                f"{marker} {state.name}: {problem(state, self.now, self.paused)}",
+                style=palette.style("critical"),
+            )
+        elif failing:
+            subtitle = Text(f"✖ {len(failing)} sources failing", style=palette.style("critical"))
+        else:
+            subtitle = palette.tally(
+                source_status(state) for state in self.states.values() if state.sample is not None
+            )
+        self.show_problem(bool(failing), subtitle)
