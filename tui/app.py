@@ -74,12 +74,15 @@ class WatchdeckApp(App[int]):
                 severity="warning",
             )
         self.engine.subscribe(self.listen)
+        if self.engine.alerts:  # attached to an engine that already evaluated its rules
+            self.deck.alerts_updated(self.engine.alerts, self.clock())
         self.set_interval(TICK, self.tick)
         if self.start_engine:
             await self.engine.start()
             self.started = True
 
     async def on_unmount(self) -> None:
+        self.engine.unsubscribe(self.listen)
         if self.started:
             await self.engine.stop()
 

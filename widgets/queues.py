@@ -18,11 +18,11 @@ TREND_WIDTH = 12
 COLUMNS = (
     ColumnSpec("status", "status"),
     ColumnSpec("queue", "queue"),
+    ColumnSpec("kind", "kind"),
     ColumnSpec("depth", "depth"),
     ColumnSpec("trend", "trend", TREND_WIDTH),
     ColumnSpec("oldest", "oldest"),
     ColumnSpec("error", "error"),
-    ColumnSpec("kind", "kind"),
 )
 
 
@@ -42,7 +42,7 @@ class QueuesPane(SourcePane):
         self.focus_target.sync({name: self.row(state) for name, state in self.states.items()})
         self.show_sources_state()
 
-    def row(self, state: SourceState) -> tuple[Text, str, str, str, str, Text, str]:
+    def row(self, state: SourceState) -> tuple[Text, str, str, str, str, str, Text]:
         palette = self.palette
         sample = state.sample if isinstance(state.sample, QueueSample) else None
         if state.error is not None:
@@ -55,9 +55,9 @@ class QueuesPane(SourcePane):
         return (
             palette.source(state),
             state.name,
+            state.kind,
             number(sample.depth) if sample else NO_DATA,
             trend,
             format_duration(sample.oldest_age_s) if sample else NO_DATA,
             error,
-            state.kind,
         )

@@ -88,6 +88,9 @@ class Engine:
     def subscribe(self, listener: Listener) -> None:
         self.scheduler.subscribe(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        self.scheduler.unsubscribe(listener)
+
     # --- running -----------------------------------------------------------------------
     def evaluate_rules(self) -> tuple[Alert, ...]:
         now = self.clock()

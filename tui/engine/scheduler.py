@@ -43,6 +43,9 @@ class Scheduler:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
     def emit(self, event: Event) -> None:
         for listener in self._listeners:
             listener(event)
