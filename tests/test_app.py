@@ -185,6 +185,18 @@ async def test_source_update_changes_one_cell_by_row_key() -> None:
         assert table.get_cell("checkout", "detail") is untouched
 
 
+async def test_an_update_during_teardown_is_kept_not_a_crash() -> None:
+    app = make_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        await app.deck.query_one("#health-table", KeyedTable).remove()  # as on exit
+        sample = CheckSample("api", "http", NOW, up=True, status="ok", latency_ms=97.0)
+        state = app.engine.state.record_sample("check:api", sample, NOW)
+        app.engine.scheduler.emit(SourceUpdated(state))
+        await pilot.pause()
+        assert app.deck.query_one("#health").states["api"].sample.latency_ms == 97.0
+
+
 async def test_rows_exist_per_configured_source_before_the_first_poll() -> None:
     app = make_app()
     async with app.run_test(size=BIG) as pilot:
