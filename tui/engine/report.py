@@ -152,7 +152,14 @@ def build_report(
     }
 
 
-GLYPHS = {"ok": "✔", "warning": "▲", "critical": "✖", "unknown": "?"}
+GLYPHS = {
+    "ok": "✔",
+    "warning": "▲",
+    "critical": "✖",
+    "unknown": "?",
+    "pending": "◔",
+    "resolved": "↺",
+}
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -179,6 +186,7 @@ def render_text(report: dict[str, Any]) -> str:
     for queue in report["queues"]:
         row(queue["status"], "queue", queue["name"], queue["error"] or f"depth {queue['depth']}")
     for alert in report["alerts"]:
-        status = alert_status(alert["state"], alert["severity"])
-        row(status, "alert", alert["name"], f"{alert['state']}: {alert['summary']}")
+        firing = alert["state"] == "firing"
+        status = alert_status(alert["state"], alert["severity"]) if firing else alert["state"]
+        row(status, "alert", alert["name"], f"{alert['severity']}: {alert['summary']}")
     return "\n".join(lines)
