@@ -156,10 +156,11 @@ async def test_r_asks_the_engine_to_refresh() -> None:
         assert engine.refreshes == 1
 
 
-async def test_q_quits_with_exit_code_zero() -> None:
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_q_and_ctrl_c_quit_with_exit_code_zero(key: str) -> None:
     app = make_app()
     async with app.run_test(size=BIG) as pilot:
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
     assert app.return_value == 0
     assert app.return_code == 0

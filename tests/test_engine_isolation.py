@@ -33,3 +33,18 @@ def test_engine_modules_do_not_import_textual():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_check_command_never_imports_textual(tmp_path, http_server):
+    config = tmp_path / "watchdeck.yaml"
+    config.write_text(f'checks: [{{name: api, url: "{http_server}/ok"}}]\n')
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tui.cli", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "httpx" in imported
+    assert not [name for name in imported if name.split(".")[0] == "textual"]

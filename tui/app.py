@@ -41,6 +41,8 @@ class WatchdeckApp(App[int]):
         Binding("p", "toggle_pause", "pause"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        # Ctrl-C stops a terminal program; at 3 a.m. nobody should have to learn ctrl+q.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True),
         Binding("colon", "command_palette", "palette", show=False),
     ]

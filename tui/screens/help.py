@@ -25,7 +25,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("p", "pause / resume polling"),
     ("ctrl+p  :", "command palette: themes, keys, quit"),
     ("?", "this help"),
-    ("q", "quit"),
+    ("q  ctrl+c", "quit"),
 )
 LEGEND: tuple[tuple[str, str], ...] = (
     (f"{GLYPHS['ok']} ok", "healthy"),
