@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 
 from tui.engine.samples import CheckSample
 from tui.engine.state import SourceState
-from widgets.pane import SourcePane
+from widgets.pane import SourceTablePane
 from widgets.status import NO_DATA, age, problem, rank
 from widgets.table import ColumnSpec, KeyedTable
 
@@ -23,7 +23,7 @@ COLUMNS = (
 )
 
 
-class HealthPane(SourcePane):
+class HealthPane(SourceTablePane):
     def __init__(self, states: Sequence[SourceState]) -> None:
         super().__init__(1, "Health", id="health", states=states)
 
@@ -34,14 +34,6 @@ class HealthPane(SourcePane):
             order=lambda cells: (rank(cells[0]), cells[1]),
             id="health-table",
         )
-
-    @property
-    def focus_target(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
-
-    def redraw(self) -> None:
-        self.focus_target.sync({name: self.row(state) for name, state in self.states.items()})
-        self.show_sources_state()
 
     def row(self, state: SourceState) -> tuple[Text, str, str, str, Text, str]:
         palette = self.palette

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from tui.engine.report import source_status
 from tui.engine.state import SourceState
 from widgets.status import GLYPHS, STALE, WAITING, Palette, problem, same, worst_of
+from widgets.table import KeyedTable
 
 
 class Pane(Vertical):
@@ -133,3 +134,19 @@ class SourcePane(Pane):
                 source_status(state) for state in self.states.values() if state.sample is not None
             )
         self.show_problem(bool(failing), subtitle)
+
+
+class SourceTablePane(SourcePane):
+    """A source pane that is one keyed table with a row per source (see ``row``)."""
+
+    @property
+    def focus_target(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    def redraw(self) -> None:
+        self.focus_target.sync({name: self.row(state) for name, state in self.states.items()})
+        self.show_sources_state()
+
+    def row(self, state: SourceState) -> tuple[object, ...]:
+        """The table cells of one source, in column order."""
+        raise NotImplementedError

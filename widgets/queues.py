@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from tui.engine.samples import QueueSample
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
-from widgets.pane import SourcePane
+from widgets.pane import SourceTablePane
 from widgets.status import NO_DATA, number, problem, sparkline
 from widgets.table import ColumnSpec, KeyedTable
 
@@ -26,21 +26,13 @@ COLUMNS = (
 )
 
 
-class QueuesPane(SourcePane):
+class QueuesPane(SourceTablePane):
     def __init__(self, states: Sequence[SourceState], history: State) -> None:
         super().__init__(2, "Queues", id="queues", states=states)
         self.history = history
 
     def compose(self) -> ComposeResult:
         yield KeyedTable(COLUMNS, id="queues-table")
-
-    @property
-    def focus_target(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
-
-    def redraw(self) -> None:
-        self.focus_target.sync({name: self.row(state) for name, state in self.states.items()})
-        self.show_sources_state()
 
     def row(self, state: SourceState) -> tuple[Text, str, str, str, str, str, Text]:
         palette = self.palette
