@@ -93,6 +93,8 @@ class WatchdeckApp(App[int]):
         self.post_message(EngineEvent(event))
 
     def on_engine_event(self, message: EngineEvent) -> None:
+        if not self.is_running:  # shutting down: the screens are being torn down
+            return
         event = message.event
         now = self.clock()
         with self.batch_update():
@@ -104,6 +106,8 @@ class WatchdeckApp(App[int]):
                 self.deck.polling_changed(event.paused, now)
 
     def tick(self) -> None:
+        if not self.is_running:
+            return
         with self.batch_update():
             self.deck.tick(self.clock())
 

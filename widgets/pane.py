@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 from rich.text import Text
 from textual.containers import Vertical
-from textual.css.query import NoMatches
 from textual.widget import Widget
 
 from tui.engine.report import source_status
@@ -83,11 +81,7 @@ class Pane(Vertical):
 
     def refresh_view(self) -> None:
         """Redraw once mounted (data that arrives earlier is drawn by ``on_mount``)."""
-        if not self.is_mounted:
-            return
-        # The engine keeps polling while Textual tears the pane's children down on exit:
-        # the data is kept, there is just nothing left to draw it on.
-        with contextlib.suppress(NoMatches):
+        if self.is_mounted:
             self.redraw()
 
     def redraw(self) -> None:
