@@ -57,22 +57,24 @@ Bare().run(headless=True)
 """
 
 CONSOLE = """
-import asyncio, sys
+import sys
+from pathlib import Path
 from tui.app import WatchdeckApp
 from tui.engine.engine import Engine
+from tui.engine.events import SourceUpdated
 from tui.engine.loader import load_config
-from pathlib import Path
 
-async def main():
-    path = Path(sys.argv[1])
-    app = WatchdeckApp(Engine(load_config(path), base_dir=path.parent))
-    async with app.run_test(size=(120, 40)) as pilot:
-        while not app.engine.state.sources["check:local"].sample:
-            await pilot.pause(0.01)
-        await pilot.pause()
-asyncio.run(main())
+path = Path(sys.argv[1])
+engine = Engine(load_config(path), base_dir=path.parent)
+app = WatchdeckApp(engine)
+
+def first_data(event):
+    if isinstance(event, SourceUpdated) and event.state.sample is not None:
+        app.call_after_refresh(app.exit)
+
+engine.subscribe(first_data)
+app.run(headless=True, size=(120, 40))
 """
-
 
 def main() -> int:
     parser = argparse.ArgumentParser()
