@@ -76,6 +76,7 @@ engine.subscribe(first_data)
 app.run(headless=True, size=(120, 40))
 """
 
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
