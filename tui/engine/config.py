@@ -29,25 +29,37 @@ class Settings(_Model):
     """Cap of the exponential backoff after consecutive failures."""
     history: int = 720
     """Samples kept per series (bounded memory)."""
+    window: Duration = 300.0
+    """Window of the derived check metrics (p50/p95 latency, error rate, uptime)."""
     theme: str = "textual-dark"
     read_only: bool = False
 
 
 class Check(_Model):
     name: str
-    kind: Literal["http", "tcp"] = "http"
+    kind: Literal["http", "tcp", "tls"] = "http"
     url: str | None = None
     host: str | None = None
     port: int | None = None
     method: str = "GET"
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Request headers; values may use ${VAR} (e.g. a token), never shown on screen."""
+    body: str | None = None
+    """Request body (for POST/PUT health endpoints)."""
+    follow_redirects: bool = False
     interval: Duration | None = None
     timeout: Duration | None = None
     verify_tls: bool = True
+    ca_file: str | None = None
+    """A CA bundle to verify the server with (relative to the config file)."""
+    server_name: str | None = None
+    """TLS: the name to verify and send as SNI, when it differs from ``host``."""
     expect: list[str] = msgspec.field(default_factory=list)
-    """Conditions that must all hold (status and latency); an http check without any
-    expects ``status == 2xx``."""
+    """Conditions that must all hold; an http check without any expects ``status == 2xx``."""
     severity: Literal["warning", "critical"] = "critical"
     """Status of the check when it fails."""
+    window: Duration | None = None
+    """Window of the derived metrics; defaults to ``settings.window``."""
 
 
 class Database(_Model):

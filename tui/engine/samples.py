@@ -21,6 +21,31 @@ def worst(statuses: list[Status] | tuple[Status, ...]) -> Status:
 
 
 @dataclass(frozen=True, slots=True)
+class CertInfo:
+    """One certificate of the chain the server presented, leaf first."""
+
+    subject: str
+    issuer: str
+    not_before: float
+    not_after: float
+    """Expiry (epoch seconds)."""
+    sans: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionResult:
+    """One ``expect`` condition after a poll: ``ok`` is None when there was no data."""
+
+    text: str
+    """The condition as written, e.g. ``status == 200``."""
+    ok: bool | None
+    actual: str
+    """The actual value as shown, e.g. ``500`` or ``no data``."""
+    message: str
+    """``status (500) == 200`` when failed; the condition text when it holds."""
+
+
+@dataclass(frozen=True, slots=True)
 class CheckSample:
     name: str
     kind: str
@@ -33,6 +58,16 @@ class CheckSample:
     failed_conditions: tuple[str, ...] = ()
     error: str | None = None
     cert_days_left: float | None = None
+    """Days until the earliest expiry across the whole presented chain."""
+    conditions: tuple[ConditionResult, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    """Response headers, with cookie and auth values masked."""
+    body_excerpt: str | None = None
+    """The start of the response body (decoded, capped) for the detail screen."""
+    body_bytes: int | None = None
+    """Bytes of body read (at most the cap)."""
+    body_truncated: bool = False
+    cert_chain: tuple[CertInfo, ...] = ()
 
     def metrics(self) -> dict[str, float | None]:
         return {
