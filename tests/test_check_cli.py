@@ -75,17 +75,23 @@ def test_check_json_contract_against_real_servers(
     assert report["checked_at"].endswith("Z")
 
     api, payments = report["checks"]
-    assert api | {"latency_ms": None} == {
+    measured = ("latency_ms", "latency_p50_ms", "latency_p95_ms", "last_change")
+    assert {key: value for key, value in api.items() if key not in measured} == {
         "name": "api",
         "kind": "http",
         "status": "ok",
-        "latency_ms": None,
         "http_status": 200,
         "cert_days_left": None,
         "failed_conditions": [],
         "error": None,
+        "error_rate": 0.0,
+        "uptime_pct": 100.0,
+        "consecutive_failures": 0,
+        "flapping": False,
     }
     assert api["latency_ms"] > 0
+    assert api["latency_p50_ms"] == api["latency_p95_ms"] == round(api["latency_ms"], 1)
+    assert api["last_change"].endswith("Z")
     assert payments["status"] == "critical"
     assert payments["failed_conditions"] == ["status (500) == 200"]
 

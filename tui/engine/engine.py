@@ -38,7 +38,12 @@ class Engine:
         self.base_dir = base_dir or Path.cwd()
         self.read_only = read_only or config.settings.read_only
         self.clock = clock
-        self.state = State(history=config.settings.history)
+        self.state = State(
+            history=config.settings.history,
+            window=config.settings.window,
+            windows={check.name: check.window for check in config.checks if check.window},
+            clock=clock,
+        )
         self._closers: list[Callable[[], object]] = []
         self.scheduler = Scheduler(
             self._build_sources(), self.state, max_backoff=config.settings.max_backoff, clock=clock

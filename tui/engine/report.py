@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tui.engine.derived import CheckStats
 from tui.engine.samples import (
     Alert,
     CheckSample,
@@ -38,6 +39,20 @@ def source_status(state: SourceState) -> Status:
     return "ok"
 
 
+def _derived(stats: CheckStats | None) -> dict[str, Any]:
+    """The check's window metrics as of its last pass; ``None`` where there is no data."""
+    uptime = stats.uptime if stats else None
+    return {
+        "latency_p50_ms": _round(stats.p50_ms) if stats else None,
+        "latency_p95_ms": _round(stats.p95_ms) if stats else None,
+        "error_rate": _round(stats.error_rate, 4) if stats else None,
+        "uptime_pct": None if uptime is None else round(uptime * 100, 2),
+        "consecutive_failures": stats.consecutive_failures if stats else None,
+        "last_change": iso(stats.last_change_at) if stats else None,
+        "flapping": stats.flapping if stats else None,
+    }
+
+
 def _check(state: SourceState) -> dict[str, Any]:
     sample = state.sample if isinstance(state.sample, CheckSample) else None
     return {
@@ -49,6 +64,7 @@ def _check(state: SourceState) -> dict[str, Any]:
         "cert_days_left": _round(sample.cert_days_left) if sample else None,
         "failed_conditions": list(sample.failed_conditions) if sample else [],
         "error": state.error or (sample.error if sample else None),
+        **_derived(state.stats),
     }
 
 

@@ -165,7 +165,19 @@ class QueueSample:
 Sample = CheckSample | DatabaseSample | QueueSample
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "check": ("up", "latency_ms", "http_status", "cert_days_left"),
+    "check": (
+        "up",
+        "latency_ms",
+        "http_status",
+        "cert_days_left",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "error_rate",
+        "uptime",
+        "consecutive_failures",
+        "last_change_s",
+        "flapping",
+    ),
     "db": (
         "pct_of_usable",
         "connections",

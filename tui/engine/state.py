@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from tui.engine.samples import Sample
+from tui.engine.derived import DERIVED_METRICS, CheckHistory, CheckStats
+from tui.engine.samples import CheckSample, Sample
 
 Section = Literal["check", "database", "queue"]
 METRIC_PREFIX: dict[str, str] = {"check": "check", "database": "db", "queue": "queue"}
@@ -28,6 +31,8 @@ class SourceState:
     last_attempt: float | None = None
     last_success: float | None = None
     next_poll_at: float | None = None
+    stats: CheckStats | None = None
+    """A check's derived metrics as of this pass (``None`` for other sources)."""
 
     @property
     def stale(self) -> bool:
@@ -53,10 +58,27 @@ class Series:
 
 
 class State:
-    def __init__(self, history: int = 720) -> None:
+    """Sources, their series and, per check, the results behind the derived metrics.
+
+    ``window`` is the default window of the derived metrics (``settings.window``); ``windows``
+    overrides it by check name. A window longer than ``history`` results is cut to them.
+    """
+
+    def __init__(
+        self,
+        history: int = 720,
+        *,
+        window: float = 300.0,
+        windows: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.history = history
+        self.window = window
+        self.windows = dict(windows or {})
+        self.clock = clock
         self.sources: dict[str, SourceState] = {}
         self.series: dict[str, Series] = {}
+        self.checks: dict[str, CheckHistory] = {}
 
     def register(self, source_id: str, section: Section, name: str, kind: str) -> SourceState:
         state = SourceState(id=source_id, section=section, name=name, kind=kind)
@@ -72,6 +94,8 @@ class State:
             last_attempt=at,
             last_success=at,
         )
+        if isinstance(sample, CheckSample):
+            state = replace(state, stats=self._record_check(state.name, at, sample))
         self.sources[source_id] = state
         prefix = f"{METRIC_PREFIX[state.section]}.{state.name}."
         for metric, value in sample.metrics().items():
@@ -86,8 +110,31 @@ class State:
     def record_error(self, source_id: str, message: str, at: float) -> SourceState:
         previous = self.sources[source_id]
         state = replace(previous, error=message, failures=previous.failures + 1, last_attempt=at)
+        if state.section == "check":
+            state = replace(state, stats=self._record_check(state.name, at, None))
         self.sources[source_id] = state
         return state
+
+    def _record_check(self, name: str, at: float, sample: CheckSample | None) -> CheckStats:
+        """A pass that raised counts as a down result without latency: the poll failed."""
+        history = self.checks.get(name)
+        if history is None:
+            history = self.checks[name] = CheckHistory(self.history)
+        if sample is None:
+            history.record(at, False, None)
+        else:
+            history.record(at, sample.up, sample.latency_ms)
+        return history.stats(at, self.window_of(name))
+
+    def window_of(self, check: str) -> float:
+        return self.windows.get(check, self.window)
+
+    def check_stats(self, name: str, now: float | None = None) -> CheckStats | None:
+        """A check's derived metrics at ``now`` (the clock's), or ``None`` before its first poll."""
+        history = self.checks.get(name)
+        if history is None:
+            return None
+        return history.stats(self.clock() if now is None else now, self.window_of(name))
 
     def schedule(self, source_id: str, next_poll_at: float | None) -> SourceState:
         state = replace(self.sources[source_id], next_poll_at=next_poll_at)
@@ -103,6 +150,10 @@ class State:
             if state.section == kind and state.name == name:
                 if state.sample is None or state.error is not None:
                     return None
+                if kind == "check" and metric in DERIVED_METRICS:
+                    now = self.clock()
+                    stats = self.check_stats(name, now)
+                    return stats.metrics(now)[metric] if stats else None
                 return state.sample.metrics().get(metric)
         return None
 
