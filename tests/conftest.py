@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servers import HttpServer, TlsEndpoint, closed_port
+from servers import HttpServer, SilentServer, TlsEndpoint, TlsLab, closed_port
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +87,23 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsEndpoi
     ca.cert_pem.write_to_path(str(ca_file))
     server = HttpServer(context)
     yield TlsEndpoint(server.start(), str(ca_file))
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsLab]:
+    """HTTPS servers with a good chain, an expired, a self-signed and a wrong-host certificate."""
+    lab = TlsLab(tmp_path_factory.mktemp("tls-lab"))
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="session")
+def silent_server() -> Iterator[tuple[str, int]]:
+    """``(host, port)`` of a server that accepts connections and never answers."""
+    server = SilentServer()
+    server.start()
+    yield server.address()
     server.stop()
 
 

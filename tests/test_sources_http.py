@@ -1,26 +1,30 @@
-"""HTTP and TCP checks against real servers on 127.0.0.1."""
+"""HTTP and TCP checks against real servers on 127.0.0.1: request options, every condition
+form on real responses, and every failure mode as a clear down sample."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import socket
-import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from servers import BIG_BODY, NESTED, TRICKLE_EVERY
 
 from tui import __version__
 from tui.engine.config import Check, Settings
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources.http import (
     BODY_CAP,
+    EXCERPT_CAP,
+    CheckClients,
     HttpCheckSource,
     TcpCheckSource,
-    WatchdeckClient,
+    check_source,
     describe_transport_error,
-    make_http_client,
-    parse_condition,
     read_capped,
 )
 from tui.engine.state import State
@@ -29,177 +33,327 @@ SETTINGS = Settings(interval=7.0, timeout=2.0)
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[WatchdeckClient]:
-    client = make_http_client(SETTINGS)
-    yield client
-    await client.aclose()
+async def clients() -> AsyncIterator[CheckClients]:
+    clients = CheckClients(SETTINGS)
+    yield clients
+    await clients.aclose()
 
 
-async def poll(client: WatchdeckClient, url: str, *expect: str, **options: object):
-    check = Check(name="api", url=url, expect=list(expect or ["status == 2xx"]), **options)
-    return await HttpCheckSource(check, SETTINGS, client).poll()
+async def poll(clients: CheckClients, url: str, *expect: str, **options: object):
+    check = Check(name="api", url=url, expect=list(expect), **options)
+    return await HttpCheckSource(check, SETTINGS, clients).poll()
 
 
-# --- conditions --------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "status", "latency_ms", "failure"),
-    [
-        ("status == 200", 200, 5.0, None),
-        ("status == 200", 500, 5.0, "status (500) == 200"),
-        ("status != 500", 500, 5.0, "status (500) != 500"),
-        ("status != 500", 502, 5.0, None),
-        ("status == 2xx", 204, 5.0, None),
-        ("status == 2xx", 302, 5.0, "status (302) == 2xx"),
-        ("status != 5xx", 503, 5.0, "status (503) != 5xx"),
-        ("status in [200, 204]", 204, 5.0, None),
-        ("status in [204,200]", 404, 5.0, "status (404) in [200, 204]"),
-        ("latency < 500ms", 200, 499.0, None),
-        ("latency < 500ms", 200, 812.4, "latency (812ms) < 500ms"),
-        ("latency <= 2s", 200, 2000.0, None),
-        ("latency > 1s", 200, 1000.0, "latency (1000ms) > 1s"),
-        ("latency >= 1.5s", 200, 1500.0, None),
-    ],
-)
-def test_condition_forms(text, status, latency_ms, failure):
-    assert parse_condition(text).failure(status, latency_ms) == failure
+def failed_results(sample) -> dict[str, str]:
+    return {result.text: result.message for result in sample.conditions if not result.ok}
 
 
-@pytest.mark.parametrize(
-    "text", ["status ~= 200", "status == 20x", "latency < 500", "body contains ok", "status in []"]
-)
-def test_unsupported_conditions_are_rejected_when_the_source_is_built(client, text):
-    with pytest.raises(ValueError, match=r"check 'api': .*(unsupported condition|unit)"):
-        HttpCheckSource(Check(name="api", url="http://127.0.0.1/", expect=[text]), SETTINGS, client)
-
-
-def test_source_identity_and_timing(client):
-    source = HttpCheckSource(Check(name="api", url="http://127.0.0.1/"), SETTINGS, client)
-    assert (source.id, source.section, source.name) == ("check:api", "check", "api")
+# --- construction --------------------------------------------------------------------------
+def test_source_identity_and_timing(clients):
+    source = HttpCheckSource(Check(name="api", url="http://127.0.0.1/"), SETTINGS, clients)
+    assert (source.id, source.section, source.kind, source.name) == (
+        "check:api",
+        "check",
+        "http",
+        "api",
+    )
     assert (source.interval, source.check_timeout) == (7.0, 2.0)
     assert source.timeout > source.check_timeout, "the scheduler's timeout must be the backstop"
     own = Check(name="api", url="http://127.0.0.1/", interval=1.0, timeout=0.5)
-    source = HttpCheckSource(own, SETTINGS, client)
-    assert (source.interval, source.check_timeout) == (1.0, 0.5)
+    assert (
+        HttpCheckSource(own, SETTINGS, clients).interval,
+        HttpCheckSource(own, SETTINGS, clients).check_timeout,
+    ) == (1.0, 0.5)
 
 
-def test_a_check_needs_an_http_url(client):
+def test_bad_checks_are_rejected_when_the_source_is_built(clients):
     with pytest.raises(ValueError, match="http"):
-        HttpCheckSource(Check(name="api", url="ftp://127.0.0.1/"), SETTINGS, client)
+        HttpCheckSource(Check(name="api", url="ftp://127.0.0.1/"), SETTINGS, clients)
+    with pytest.raises(ValueError, match=r"^check 'api': unsupported condition 'body has x'"):
+        HttpCheckSource(
+            Check(name="api", url="http://127.0.0.1/", expect=["body has x"]), SETTINGS, clients
+        )
+    for value in ("s3cr3t\nX: y", "s3cr3t-\u00e9"):
+        bad_header = Check(name="api", url="http://127.0.0.1/", headers={"X-Token": value})
+        with pytest.raises(ValueError, match="line break, a control or a non-ASCII") as caught:
+            HttpCheckSource(bad_header, SETTINGS, clients)
+        assert "s3cr3t" not in str(caught.value)
 
 
-def test_client_identifies_itself_and_does_not_follow_redirects(client):
-    assert client.headers["User-Agent"] == f"watchdeck/{__version__}"
-    assert client.follow_redirects is False
+def test_check_source_builds_each_kind(clients):
+    kinds = {
+        "http": Check(name="a", url="http://127.0.0.1/"),
+        "tcp": Check(name="b", kind="tcp", host="127.0.0.1", port=1),
+        "tls": Check(name="c", kind="tls", host="127.0.0.1"),
+    }
+    for kind, check in kinds.items():
+        assert check_source(check, SETTINGS, clients).kind == kind
 
 
-# --- against the real server -------------------------------------------------------------
-async def test_healthy_endpoint(client, http_server):
-    before = time.time()
-    sample = await poll(client, f"{http_server}/ok")
-    assert before <= sample.at <= time.time()
+async def test_clients_are_shared_per_tls_setting(clients, tmp_path, https_server):
+    plain = clients.client(True)
+    assert plain is clients.client(True, None)
+    assert plain.headers["User-Agent"] == f"watchdeck/{__version__}"
+    assert plain.follow_redirects is False
+    unverified = clients.client(False)
+    assert unverified is not plain and unverified is clients.client(False, tmp_path / "ignored")
+    with_ca = clients.client(True, https_server.ca_file)
+    assert with_ca not in (plain, unverified)
+    named = clients.client(True, None, "example.com")
+    assert named not in (plain, unverified, with_ca), "pooled connections carry their SNI name"
+    assert clients.context(True, https_server.ca_file) is clients.context(
+        True, https_server.ca_file
+    )
+    await clients.aclose()
+    assert all(client.is_closed for client in (plain, unverified, with_ca, named))
+
+
+# --- healthy responses and what a sample carries -------------------------------------------
+async def test_healthy_endpoint(clients, http_server):
+    sample = await poll(clients, f"{http_server}/ok")
     assert (sample.name, sample.kind, sample.up, sample.status) == ("api", "http", True, "ok")
-    assert sample.http_status == 200
+    assert sample.http_status == 200 and sample.error is None
     assert sample.latency_ms is not None and sample.latency_ms > 0
+    (default,) = sample.conditions
+    assert (default.text, default.ok, default.actual) == ("status == 2xx", True, "200")
     assert sample.failed_conditions == ()
-    assert sample.error is None
+    assert ("Content-Type", "application/json") in sample.headers
+    assert json.loads(sample.body_excerpt) == {"status": "ok"}
+    assert (sample.body_bytes, sample.body_truncated) == (len(sample.body_excerpt), False)
+    assert (sample.cert_chain, sample.cert_days_left) == ((), None)
 
 
-async def test_every_condition_form_against_real_responses(client, http_server):
-    passing = ["status == 200", "status != 500", "status == 2xx", "status in [200, 204]"]
-    sample = await poll(client, f"{http_server}/ok", *passing, "latency < 30s", "latency <= 30s")
-    assert sample.up and sample.failed_conditions == ()
+async def test_json_conditions_on_a_nested_document(clients, http_server):
+    holding = [
+        'json $.status == "ok"',
+        'json $.version != "1.0"',
+        "json $.system.memory.used_pct < 80",
+        "json $.system.memory.used_pct >= 42.5",
+        "json $.system.disk.free_ratio < 5%",
+        "json $.items[0].id exists",
+        'json $.items[1].name == "second"',
+        "json $.items[-1].id == 8",
+        "json $.ready == true",
+        "json $.maintenance == null",
+        'json $["odd key"] == "spaced"',
+        "json $ exists",
+    ]
+    sample = await poll(clients, f"{http_server}/json/nested", *holding)
+    assert sample.up, sample.failed_conditions
+    assert [r.ok for r in sample.conditions] == [True] * len(holding)
+    assert sample.conditions[2].actual == str(NESTED["system"]["memory"]["used_pct"])
 
-    sample = await poll(client, f"{http_server}/status/204", "status in [200, 204]")
-    assert sample.up and sample.http_status == 204
+    failing = {
+        'json $.status == "degraded"': 'json $.status ("ok") == "degraded"',
+        "json $.system.memory.used_pct < 40": "json $.system.memory.used_pct (42.5) < 40",
+        "json $.items[2].id exists": "json $.items[2].id (no data) exists",
+        "json $.maintenance != null": "json $.maintenance (null) != null",
+        "json $.ready == 1": "json $.ready (true) == 1",
+    }
+    sample = await poll(clients, f"{http_server}/json/nested", *failing)
+    assert not sample.up and sample.status == "critical"
+    assert sample.failed_conditions == tuple(failing.values())
+    assert sample.error is None, "a failed condition is not a transport error"
 
-    sample = await poll(client, f"{http_server}/slow?ms=150", "latency > 100ms", "latency >= 150ms")
-    assert sample.up and sample.latency_ms >= 150
 
-
-async def test_server_error_fails_with_actual_values(client, http_server):
+async def test_a_degraded_service_fails_with_actual_values(clients, http_server):
     sample = await poll(
-        client, f"{http_server}/status/500", "status == 200", "status != 500", "status == 2xx"
+        clients,
+        f"{http_server}/json/degraded",
+        "status == 200",
+        "status != 5xx",
+        'json $.status == "ok"',
+        "json $.system.memory.used_pct < 80",
     )
-    assert not sample.up
-    assert sample.status == "critical"
-    assert sample.http_status == 500
+    assert sample.http_status == 503
     assert sample.failed_conditions == (
-        "status (500) == 200",
-        "status (500) != 500",
-        "status (500) == 2xx",
+        "status (503) == 200",
+        "status (503) != 5xx",
+        'json $.status ("degraded") == "ok"',
+        "json $.system.memory.used_pct (no data) < 80",
     )
-    assert sample.error is None
 
 
-async def test_slow_response_fails_a_latency_condition(client, http_server):
-    sample = await poll(client, f"{http_server}/slow?ms=120", "latency < 100ms", severity="warning")
-    assert not sample.up and sample.status == "warning"
-    (failure,) = sample.failed_conditions
-    assert failure.startswith("latency (") and failure.endswith("ms) < 100ms")
-    assert int(failure.split("(")[1].split("ms")[0]) >= 120
+async def test_invalid_json_is_no_data_but_the_check_got_a_response(clients, http_server):
+    sample = await poll(
+        clients, f"{http_server}/json/invalid", "status == 200", 'json $.status == "ok"'
+    )
+    assert sample.http_status == 200 and sample.error is None
+    assert sample.failed_conditions == ('json $.status (no data) == "ok"',)
+    assert (sample.conditions[0].ok, sample.conditions[1].ok) == (True, None)
+    assert sample.body_excerpt == '{"status": "ok",'
 
 
-async def test_redirects_are_reported_not_followed(client, http_server):
-    sample = await poll(client, f"{http_server}/redirect")
+async def test_status_and_latency_forms_on_real_responses(clients, http_server):
+    passing = ["status == 200", "status != 500", "status == 2xx", "status in [200, 204]"]
+    sample = await poll(clients, f"{http_server}/ok", *passing, "latency < 30s", "status < 300")
+    assert sample.up, sample.failed_conditions
+    sample = await poll(clients, f"{http_server}/status/204", "status in [200, 204]")
+    assert sample.up and sample.http_status == 204 and sample.body_bytes == 0
+    sample = await poll(
+        clients, f"{http_server}/slow?ms=150", "latency >= 150ms", "latency < 100ms"
+    )
+    (message,) = sample.failed_conditions
+    assert message.startswith("latency (") and message.endswith("ms) < 100ms")
+    assert int(message.split("(")[1].split("ms")[0]) >= 150
+
+
+async def test_security_headers_present_and_absent(clients, http_server):
+    expect = [
+        "header X-Frame-Options exists",
+        'header X-Content-Type-Options == "nosniff"',
+        'header Content-Security-Policy matches "default-src"',
+        'header content-security-policy contains "frame-ancestors"',
+        "header Server absent",
+        'header Set-Cookie matches "HttpOnly"',
+    ]
+    secure = await poll(clients, f"{http_server}/headers/secure", *expect)
+    assert secure.up, secure.failed_conditions
+
+    bare = await poll(clients, f"{http_server}/headers/bare", *expect, severity="warning")
+    assert (bare.up, bare.status) == (False, "warning")
+    assert bare.failed_conditions == (
+        "header X-Frame-Options (absent) exists",
+        'header X-Content-Type-Options (absent) == "nosniff"',
+        'header Content-Security-Policy (absent) matches "default-src"',
+        'header content-security-policy (absent) contains "frame-ancestors"',
+        'header Server ("legacy/0.9") absent',
+        'header Set-Cookie (absent) matches "HttpOnly"',
+    )
+
+
+async def test_cookie_values_are_masked_everywhere(clients, http_server):
+    sample = await poll(clients, f"{http_server}/headers/secure", 'header Set-Cookie == "x"')
+    assert ("Set-Cookie", "session=***; Path=/; Secure; HttpOnly") in sample.headers
+    assert sample.failed_conditions == (
+        'header Set-Cookie ("session=***; Path=/; Secure; HttpOnly") == "x"',
+    )
+    assert "s3cr3t-cookie" not in repr(sample)
+
+
+async def test_body_conditions_on_text(clients, http_server):
+    sample = await poll(
+        clients,
+        f"{http_server}/text",
+        'body contains "healthy ✓"',
+        'body matches "uptime \\\\d+d"',
+        'body contains "degraded"',
+        'body matches "^down"',
+    )
+    assert sample.failed_conditions == (
+        'body ("Service healthy ✓ uptime 3d") contains "degraded"',
+        'body ("Service healthy ✓ uptime 3d") matches "^down"',
+    )
+    assert sample.body_excerpt == "Service healthy ✓\nuptime 3d\n"
+
+
+async def test_a_binary_body_has_no_excerpt(clients, http_server):
+    sample = await poll(clients, f"{http_server}/binary")
+    assert sample.up and sample.body_bytes == 256 and sample.body_excerpt is None
+
+
+# --- request options -----------------------------------------------------------------------
+async def test_method_headers_and_body_reach_the_server(clients, http_server):
+    sample = await poll(
+        clients,
+        f"{http_server}/echo",
+        'json $.method == "POST"',
+        'json $.body == "{\\"ping\\": 1}"',
+        'json $.probe == "hello"',
+        method="POST",
+        headers={"X-Probe": "hello"},
+        body='{"ping": 1}',
+    )
+    assert sample.up, sample.failed_conditions
+
+
+async def test_redirects_are_followed_only_when_asked(clients, http_server):
+    sample = await poll(clients, f"{http_server}/redirect")
     assert sample.http_status == 302
     assert sample.failed_conditions == ("status (302) == 2xx",)
-    assert (await poll(client, f"{http_server}/redirect", "status == 302")).up
+    assert (await poll(clients, f"{http_server}/redirect", "status == 302")).up
+
+    followed = await poll(clients, f"{http_server}/redirect", follow_redirects=True)
+    assert followed.up and followed.http_status == 200
+
+    loop = await poll(clients, f"{http_server}/redirect/loop", follow_redirects=True)
+    assert (loop.up, loop.error, loop.http_status) == (False, "too many redirects", None)
 
 
-async def test_connection_refused_is_a_down_sample(client, refused_url):
-    sample = await poll(client, f"{refused_url}/ok")
-    assert not sample.up and sample.status == "critical"
-    assert sample.error == "connection refused"
+async def test_request_header_values_never_reach_samples_or_errors(clients, http_server):
+    secret = "Bearer s3cr3t-token-value"
+    headers = {"Authorization": secret, "X-Api-Key": "k3y-s3cr3t"}
+    ok = await poll(clients, f"{http_server}/ok", headers=headers)
+    hung = await poll(clients, f"{http_server}/hang", headers=headers, timeout=0.2)
+    assert ok.up and hung.error == "timed out after 200ms"
+    for sample in (ok, hung):
+        assert "s3cr3t" not in repr(sample)
+
+
+# --- failure modes -------------------------------------------------------------------------
+async def test_connection_refused_is_a_down_sample(clients, refused_url):
+    sample = await poll(clients, f"{refused_url}/ok", "status == 200")
+    assert (sample.up, sample.status, sample.error) == (False, "critical", "connection refused")
     assert (sample.http_status, sample.latency_ms, sample.failed_conditions) == (None, None, ())
 
 
-async def test_hanging_server_times_out_as_a_down_sample(client, http_server):
-    check = Check(name="api", url=f"{http_server}/hang", timeout=0.3)
-    source = HttpCheckSource(check, SETTINGS, client)
-    state = State()
-    scheduler = Scheduler([source], state)
-    await scheduler.run_pass(source)
-    recorded = state.sources["check:api"]
-    assert recorded.error is None, "a hanging target is data, not a failed pass"
-    assert recorded.sample is not None and not recorded.sample.up
-    assert recorded.sample.error == "timed out after 300ms"
+async def test_a_server_that_never_answers_times_out(clients, http_server, silent_server):
+    sample = await poll(clients, f"{http_server}/hang", timeout=0.3)
+    assert (sample.up, sample.error) == (False, "timed out after 300ms")
+    host, port = silent_server
+    sample = await poll(clients, f"http://{host}:{port}/", timeout=0.3)
+    assert (sample.up, sample.error) == (False, "timed out after 300ms")
 
 
-async def test_big_body_is_capped(client, http_server):
-    sample = await poll(client, f"{http_server}/big")
-    assert sample.up and sample.http_status == 200
+async def test_a_trickling_body_is_bounded_by_the_check_timeout(clients, http_server):
+    """Bytes arrive every 200 ms, so no read ever times out; the whole poll must."""
+    trickle = 50
+    assert trickle * TRICKLE_EVERY > 5 * 0.5
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sample = await poll(clients, f"{http_server}/trickle?bytes={trickle}", timeout=0.5)
+    assert (sample.up, sample.error) == (False, "timed out after 500ms")
+    assert loop.time() - started < trickle * TRICKLE_EVERY / 2
 
-    async with client.stream("GET", f"{http_server}/big") as response:
-        await read_capped(response, BODY_CAP)
-        assert BODY_CAP <= response.num_bytes_downloaded < BODY_CAP + 256 * 1024
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-# --- TLS ---------------------------------------------------------------------------------
-async def test_https_verified_against_the_ca(https_server, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", https_server.ca_file)
-    client = make_http_client(SETTINGS)
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
+async def test_a_huge_body_is_capped_and_memory_stays_flat(clients, http_server):
+    hundred_mb = 100
+    baseline, peak = _rss(), 0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss())
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
     try:
-        sample = await poll(client, f"{https_server.url}/ok")
+        sample = await poll(clients, f"{http_server}/big?mb={hundred_mb}", timeout=10)
     finally:
-        await client.aclose()
-    assert sample.up, sample.error
-    assert sample.http_status == 200
+        done.set()
+        await watcher
+    assert sample.up and sample.http_status == 200, sample.error
+    assert ("Content-Length", str(hundred_mb * 1024 * 1024)) in sample.headers
+    assert (sample.body_bytes, sample.body_truncated) == (BODY_CAP, True)
+    assert len(sample.body_excerpt) == EXCERPT_CAP
+    assert max(peak, _rss()) - baseline < 20 * 1024 * 1024
 
 
-async def test_https_with_an_untrusted_certificate_is_down(client, https_server):
-    sample = await poll(client, f"{https_server.url}/ok")
-    assert not sample.up
-    assert sample.error is not None
-    assert sample.error.startswith("TLS: certificate verify failed")
-
-
-async def test_verify_tls_false_accepts_the_certificate(client, https_server):
-    sample = await poll(client, f"{https_server.url}/ok", verify_tls=False)
-    assert sample.up, sample.error
-    unverified = client.for_tls(False)
-    assert unverified is client.for_tls(False) and unverified is not client
-    await client.aclose()
-    assert unverified.is_closed and client.is_closed
+async def test_read_capped_stops_downloading_at_the_cap(clients, http_server):
+    async with clients.client(True).stream("GET", f"{http_server}/big") as response:
+        body, truncated = await read_capped(response, BODY_CAP)
+        assert (len(body), truncated) == (BODY_CAP, True)
+        assert response.num_bytes_downloaded < BODY_CAP + 256 * 1024 < BIG_BODY
+    async with clients.client(True).stream("GET", f"{http_server}/ok") as response:
+        body, truncated = await read_capped(response, BODY_CAP)
+        assert (json.loads(body), truncated) == ({"status": "ok"}, False)
 
 
 def test_transport_errors_read_well():
@@ -212,9 +366,34 @@ def test_transport_errors_read_well():
     refused = OSError("All connection attempts failed")
     refused.__cause__ = ExceptionGroup("attempts", [ConnectionRefusedError(111, "refused")])
     assert describe_transport_error(refused, "h", 2.0) == "connection refused"
+    remote = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    assert describe_transport_error(remote, "h", 2.0) == (
+        "protocol error: server disconnected without sending a response"
+    )
 
 
-# --- TCP ---------------------------------------------------------------------------------
+async def test_a_hanging_check_does_not_delay_another(clients, http_server):
+    hanging = HttpCheckSource(
+        Check(name="hang", url=f"{http_server}/hang", timeout=30.0), SETTINGS, clients
+    )
+    healthy = HttpCheckSource(
+        Check(name="ok", url=f"{http_server}/ok", interval=0.01), SETTINGS, clients
+    )
+    scheduler = Scheduler([hanging, healthy], State())
+    scheduler.start()
+    try:
+        for _ in range(1000):
+            if scheduler.passes["check:ok"] >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert scheduler.passes["check:ok"] >= 3
+        assert scheduler.passes["check:hang"] == 0, "the hanging check is still in its first pass"
+        assert scheduler.state.sources["check:ok"].sample.up
+    finally:
+        await scheduler.stop()
+
+
+# --- TCP -----------------------------------------------------------------------------------
 def tcp_check(url: str, **options: object) -> Check:
     parts = urlsplit(url)
     return Check(name="db-port", kind="tcp", host=parts.hostname, port=parts.port, **options)
@@ -222,10 +401,11 @@ def tcp_check(url: str, **options: object) -> Check:
 
 async def test_tcp_up(http_server):
     source = TcpCheckSource(tcp_check(http_server, expect=["latency < 30s"]), SETTINGS)
-    assert source.id == "check:db-port"
+    assert (source.id, source.kind) == ("check:db-port", "tcp")
     sample = await source.poll()
     assert (sample.kind, sample.up, sample.status, sample.error) == ("tcp", True, "ok", None)
     assert sample.latency_ms is not None and sample.latency_ms > 0
+    assert [r.ok for r in sample.conditions] == [True]
 
 
 async def test_tcp_latency_condition_fails_with_actual_value(http_server):
@@ -240,6 +420,8 @@ async def test_tcp_down(refused_url):
     assert sample.latency_ms is None
 
 
-def test_tcp_rejects_status_conditions(http_server):
+def test_tcp_tests_latency_only(http_server):
     with pytest.raises(ValueError, match="no status"):
         TcpCheckSource(tcp_check(http_server, expect=["status == 200"]), SETTINGS)
+    with pytest.raises(ValueError, match="needs host and port"):
+        TcpCheckSource(Check(name="x", kind="tcp", host="h"), SETTINGS)

@@ -65,15 +65,14 @@ class Engine:
         settings = self.config.settings
         sources: list[Source] = []
         if self.config.checks:
-            from tui.engine.sources.http import HttpCheckSource, TcpCheckSource, make_http_client
+            from tui.engine.sources.http import CheckClients, check_source
 
-            client = make_http_client(settings)
-            self._closers.append(client.aclose)
-            for check in self.config.checks:
-                if check.kind == "tcp":
-                    sources.append(TcpCheckSource(check, settings))
-                else:
-                    sources.append(HttpCheckSource(check, settings, client))
+            clients = CheckClients(settings)
+            self._closers.append(clients.aclose)
+            sources.extend(
+                check_source(check, settings, clients, self.base_dir)
+                for check in self.config.checks
+            )
         if self.config.databases:
             from tui.engine.sources.postgres import PostgresSource
 

@@ -386,21 +386,38 @@ class _Loading:
                 self.issue(path, 'an http check needs "url" (http:// or https://)')
             elif isinstance(url, str) and not re.match(r"^https?://[^/\s]", url):
                 self.issue((*path, "url"), f"expected an http:// or https:// URL, got {url!r}")
-        elif kind == "tcp":
-            for key in ("host", "port"):
+            headers = check.get("headers")
+            if isinstance(headers, dict) and headers:
+                from tui.engine.sources.http import header_problem
+
+                for name, value in headers.items():
+                    problem = isinstance(value, str) and header_problem(name, value)
+                    if problem:
+                        self.issue((*path, "headers", name), problem, at_key=True)
+        elif kind in ("tcp", "tls"):
+            needed = ("host", "port") if kind == "tcp" else ("host",)
+            for key in needed:
                 if check.get(key) is None:
-                    self.issue(path, f'a tcp check needs "{key}"')
+                    self.issue(path, f'a {kind} check needs "{key}"')
+            if url is not None:
+                self.issue(
+                    (*path, "url"), f'a {kind} check connects to "host" and "port", not a url'
+                )
         port = check.get("port")
         if _is_int(port) and not 1 <= port <= 65535:
             self.issue((*path, "port"), f"port must be between 1 and 65535, got {port}")
+        if check.get("ca_file") is not None and check.get("verify_tls") is False:
+            self.issue((*path, "ca_file"), "ca_file is used to verify TLS, but verify_tls is false")
 
     def _expect(self, check: dict[str, object], path: KeyPath) -> None:
-        """Conditions are parsed by the check source; parse them now to point at the line."""
+        """Conditions are parsed once here too, to point at the line of a bad one."""
         expect = check.get("expect")
         if not isinstance(expect, list) or not expect:
             return
-        from tui.engine.sources.http import parse_condition
+        from tui.engine.conditions import applies, parse_condition
 
+        kind = check.get("kind", "http")
+        url = check.get("url")
         for j, text in enumerate(expect):
             if not isinstance(text, str):
                 continue
@@ -409,8 +426,10 @@ class _Loading:
             except ValueError as exc:
                 self.issue((*path, "expect", j), str(exc))
                 continue
-            if check.get("kind") == "tcp" and condition.subject == "status":
-                self.issue((*path, "expect", j), "a tcp check has no status to test")
+            if isinstance(kind, str) and kind in ("http", "tcp", "tls"):
+                problem = applies(condition, kind, url if isinstance(url, str) else None)
+                if problem:
+                    self.issue((*path, "expect", j), problem)
 
     def _rules(self, rules: list[object], data: dict[str, object]) -> None:
         if not rules:

@@ -1,148 +1,119 @@
-"""HTTP and TCP health checks.
+"""The health checks: HTTP requests, TCP connects and TLS handshakes.
 
 A target that is down, slow or refuses TLS is data: ``poll()`` returns a sample saying so
-instead of raising. The check's own timeout is enforced here; the scheduler's outer timeout
-is only a safety net, which is why a source's ``timeout`` is the check timeout plus a grace.
+instead of raising. The check's own timeout bounds the whole poll (connect, TLS, headers and
+the capped body read); the scheduler's outer timeout is only a safety net, which is why a
+source's ``timeout`` is the check timeout plus a grace.
+
+Request header values come from the config and may be secrets: they never reach a sample or
+an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import httpx
 
 from tui import __version__
+from tui.engine.conditions import Observation, conditions_for, evaluate, mask_header_value
 from tui.engine.config import Check, Settings
 from tui.engine.errors import describe
-from tui.engine.samples import CheckSample
-from tui.engine.units import format_duration, parse_duration
+from tui.engine.samples import CertInfo, CheckSample
+from tui.engine.sources import tls
+from tui.engine.units import format_duration
 
 BODY_CAP = 1024 * 1024
 """Bytes of a response body read at most; the rest is never downloaded."""
+EXCERPT_CAP = 16 * 1024
+"""Bytes of the body kept as text for the detail screen."""
 OUTER_GRACE = 1.0
 """Seconds the scheduler's timeout allows beyond the check's own, so ours fires first."""
-
-_STATUS_CODE = re.compile(r"^\s*status\s*(==|!=)\s*(\d{3})\s*$", re.I)
-_STATUS_CLASS = re.compile(r"^\s*status\s*(==|!=)\s*([1-5])xx\s*$", re.I)
-_STATUS_IN = re.compile(r"^\s*status\s+in\s*\[\s*(\d{3}(?:\s*,\s*\d{3})*)\s*,?\s*\]\s*$", re.I)
-_LATENCY = re.compile(r"^\s*latency\s*(<=|>=|<|>)\s*(\S+)\s*$", re.I)
-_HAS_UNIT = re.compile(r"[a-z]\s*$", re.I)
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-_SUPPORTED = (
-    "status == 200, status != 500, status == 2xx, status in [200, 204], "
-    "latency < 500ms (also <=, >, >=)"
-)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+_SECRET_MIN = 4
+"""Header values at least this long are scrubbed from error messages."""
 
 
-class WatchdeckClient(httpx.AsyncClient):
-    """The shared client (verifies TLS) plus a lazily created twin that does not.
+def header_problem(name: str, value: str) -> str | None:
+    """Why a request header cannot be sent, without repeating its value (it may be a secret)."""
+    if not _HEADER_NAME.match(name):
+        return f"header name {name!r} is not a valid HTTP header name"
+    if not _HEADER_VALUE.match(value):
+        return f"header {name}: the value has a line break, a control or a non-ASCII character"
+    return None
 
-    httpx fixes TLS verification per client, so checks with ``verify_tls: false`` share a
-    second client instead of each getting their own.
+
+def resolve_path(path: str, base_dir: Path | None) -> Path:
+    """``~`` expanded; relative paths are relative to the config file's directory."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (base_dir or Path.cwd()) / candidate
+
+
+class CheckClients:
+    """What the checks share: one httpx client and one SSL context per TLS setting.
+
+    httpx fixes TLS verification per client, so checks are grouped by setting (verify with
+    the default trust store, with a given CA file, or not at all) instead of each check
+    getting a client of its own. A check's ``server_name`` is part of the setting: pooled
+    connections are keyed by host and port only, so a connection opened for one name must
+    not serve a check that verifies another.
     """
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._options = options
-        self._unverified: httpx.AsyncClient | None = None
+    def __init__(self, settings: Settings) -> None:
+        self._timeout = settings.timeout
+        self._contexts: dict[tuple[bool, Path | None], ssl.SSLContext] = {}
+        self._clients: dict[tuple[bool, Path | None, str | None], httpx.AsyncClient] = {}
 
-    def for_tls(self, verify: bool) -> httpx.AsyncClient:
-        if verify:
-            return self
-        if self._unverified is None:
-            self._unverified = httpx.AsyncClient(**{**self._options, "verify": False})
-        return self._unverified
+    def context(self, verify: bool, ca_file: Path | None = None) -> ssl.SSLContext:
+        """The shared context for a setting; a ValueError when the CA file cannot be loaded."""
+        key = (verify, ca_file if verify else None)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = tls.client_context(*key)
+        return context
+
+    def client(
+        self, verify: bool, ca_file: Path | None = None, server_name: str | None = None
+    ) -> httpx.AsyncClient:
+        key = (verify, ca_file if verify else None, server_name)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = httpx.AsyncClient(
+                verify=self.context(verify, ca_file),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,
+                headers={"User-Agent": f"watchdeck/{__version__}"},
+            )
+        return client
 
     async def aclose(self) -> None:
-        if self._unverified is not None:
-            await self._unverified.aclose()
-        await super().aclose()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
 
-def make_http_client(settings: Settings) -> WatchdeckClient:
-    return WatchdeckClient(
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        timeout=httpx.Timeout(settings.timeout),
-        follow_redirects=False,
-        headers={"User-Agent": f"watchdeck/{__version__}"},
-    )
+def check_source(
+    check: Check, settings: Settings, clients: CheckClients, base_dir: Path | None = None
+) -> HttpCheckSource | TcpCheckSource | TlsCheckSource:
+    if check.kind == "tcp":
+        return TcpCheckSource(check, settings)
+    if check.kind == "tls":
+        return TlsCheckSource(check, settings, clients, base_dir)
+    return HttpCheckSource(check, settings, clients, base_dir)
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """One parsed ``expect`` line: ``subject op expected``, tested against a number."""
-
-    subject: Literal["status", "latency"]
-    op: str
-    expected: str
-    """The right-hand side as the user wrote it, for messages."""
-    holds: Callable[[float], bool]
-
-    def failure(self, http_status: int | None, latency_ms: float) -> str | None:
-        """``None`` when the condition holds, else the condition with its actual value."""
-        if self.subject == "latency":
-            actual, shown = latency_ms, f"{latency_ms:.0f}ms"
-        else:
-            actual, shown = http_status, str(http_status)
-        if actual is not None and self.holds(actual):
-            return None
-        return f"{self.subject} ({shown}) {self.op} {self.expected}"
-
-
-def evaluate(
-    conditions: tuple[Condition, ...], http_status: int | None, latency_ms: float
-) -> tuple[str, ...]:
-    """The failed conditions, each with its actual value."""
-    return tuple(
-        failure
-        for condition in conditions
-        if (failure := condition.failure(http_status, latency_ms)) is not None
-    )
-
-
-def parse_condition(text: str) -> Condition:
-    """Parse one condition; a ValueError names the supported forms."""
-    if match := _STATUS_CODE.match(text):
-        op, code = match[1], int(match[2])
-        return Condition("status", op, match[2], lambda s: _COMPARE[op](s, code))
-    if match := _STATUS_CLASS.match(text):
-        op, klass = match[1], int(match[2])
-        return Condition("status", op, f"{klass}xx", lambda s: _COMPARE[op](s // 100, klass))
-    if match := _STATUS_IN.match(text):
-        codes = frozenset(int(code) for code in match[1].split(","))
-        listed = ", ".join(str(code) for code in sorted(codes))
-        return Condition("status", "in", f"[{listed}]", lambda s: s in codes)
-    if match := _LATENCY.match(text):
-        op, written = match[1], match[2]
-        if not _HAS_UNIT.search(written):
-            raise ValueError(f"condition {text!r}: give the latency a unit, e.g. 500ms or 2s")
-        limit_ms = parse_duration(written) * 1000.0
-        return Condition("latency", op, written, lambda ms: _COMPARE[op](ms, limit_ms))
-    raise ValueError(f"unsupported condition {text!r}; supported forms: {_SUPPORTED}")
-
-
-def _parse_conditions(name: str, expect: list[str]) -> tuple[Condition, ...]:
-    try:
-        return tuple(parse_condition(text) for text in expect)
-    except ValueError as exc:
-        raise ValueError(f"check {name!r}: {exc}") from None
-
-
+# --- errors ----------------------------------------------------------------------------------
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, its causes and contexts, and the members of exception groups."""
     seen: set[int] = set()
@@ -160,120 +131,295 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 pending.append(linked)
 
 
-def describe_transport_error(exc: BaseException, host: str, timeout: float) -> str:
-    """One line for a failure to reach a target: refused, DNS, TLS or timeout."""
+def _failed_verification(exc: BaseException) -> bool:
+    return any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _chain(exc))
+
+
+def describe_transport_error(
+    exc: BaseException,
+    host: str,
+    timeout: float,
+    chain: tuple[CertInfo, ...] = (),
+    now: float | None = None,
+    server_name: str | None = None,
+) -> str:
+    """One line for a failure to reach a target: refused, DNS, TLS, timeout, protocol.
+
+    ``chain`` (the certificates, if they could be fetched) and ``server_name`` (the name the
+    certificate had to match, ``host`` by default) make TLS messages precise.
+    """
     causes = list(_chain(exc))
     for cause in causes:
         if isinstance(cause, TimeoutError | httpx.TimeoutException):
             return f"timed out after {format_duration(timeout)}"
     for cause in causes:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"TLS: certificate verify failed: {cause.verify_message}"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS: {(cause.reason or str(cause)).lower().replace('_', ' ')}"
+            when = time.time() if now is None else now
+            return tls.describe_tls_error(cause, server_name or host, chain, when)
         if isinstance(cause, socket.gaierror):
             return f"DNS lookup failed for {host}"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
+        if isinstance(cause, httpx.TooManyRedirects):
+            return "too many redirects"
+        if isinstance(cause, httpx.LocalProtocolError):
+            return "invalid request: a header or the body cannot be sent as HTTP/1.1"
+        if isinstance(cause, httpx.RemoteProtocolError):
+            return f"protocol error: {describe(cause).rstrip('.').lower()}"
     for cause in causes:
         if isinstance(cause, OSError) and cause.strerror:
             return describe(cause)
     return describe(exc)
 
 
-def _check_timeout(check: Check, settings: Settings) -> float:
-    return float(check.timeout or settings.timeout)
-
-
-class HttpCheckSource:
+# --- sources ---------------------------------------------------------------------------------
+class _CheckSource:
     section = "check"
+    kind: str
+
+    def __init__(self, check: Check, settings: Settings) -> None:
+        self.check = check
+        self.id = f"check:{check.name}"
+        self.name = check.name
+        self.interval = float(check.interval or settings.interval)
+        self.check_timeout = float(check.timeout or settings.timeout)
+        self.timeout = self.check_timeout + OUTER_GRACE
+        self.conditions = conditions_for(check)
+
+    def _result(self, at: float, seen: Observation, **fields: object) -> CheckSample:
+        results = evaluate(self.conditions, seen)
+        failed = tuple(result.message for result in results if result.ok is not True)
+        return CheckSample(
+            name=self.name,
+            kind=self.kind,
+            at=at,
+            up=not failed,
+            status="ok" if not failed else self.check.severity,
+            latency_ms=seen.latency_ms,
+            conditions=results,
+            failed_conditions=failed,
+            **fields,
+        )
+
+    def _down(self, at: float, error: str, chain: tuple[CertInfo, ...] = ()) -> CheckSample:
+        return CheckSample(
+            name=self.name,
+            kind=self.kind,
+            at=at,
+            up=False,
+            status=self.check.severity,
+            error=error,
+            cert_chain=chain,
+            cert_days_left=tls.days_left(chain, at),
+        )
+
+    async def _down_after(
+        self,
+        exc: BaseException,
+        at: float,
+        deadline: float,
+        host: str,
+        port: int,
+        server_name: str,
+        clients: CheckClients,
+    ) -> CheckSample:
+        """A down sample for ``exc``; a certificate that failed verification is fetched again,
+        unverified, so the message can say what the certificate is and the sample can carry
+        its chain (an expired certificate still has a days-left figure)."""
+        chain: tuple[CertInfo, ...] = ()
+        if _failed_verification(exc):
+            with contextlib.suppress(OSError):
+                async with asyncio.timeout_at(deadline):
+                    ders = await tls.handshake(host, port, clients.context(False), server_name)
+                chain = tls.cert_infos(ders)
+        error = describe_transport_error(
+            exc, host, self.check_timeout, chain, at, server_name=server_name
+        )
+        return self._down(at, error, chain)
+
+    async def aclose(self) -> None:
+        """Connections belong to the shared clients (the engine closes them) or to one poll."""
+
+
+class HttpCheckSource(_CheckSource):
     kind = "http"
 
-    def __init__(self, check: Check, settings: Settings, client: WatchdeckClient) -> None:
+    def __init__(
+        self,
+        check: Check,
+        settings: Settings,
+        clients: CheckClients,
+        base_dir: Path | None = None,
+    ) -> None:
         try:
             url = httpx.URL(check.url or "")
         except httpx.InvalidURL as exc:
             raise ValueError(f"check {check.name!r}: invalid url: {exc}") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"check {check.name!r}: an http check needs an http(s) url")
-        self.check = check
-        self.id = f"check:{check.name}"
-        self.name = check.name
-        self.interval = float(check.interval or settings.interval)
-        self.check_timeout = _check_timeout(check, settings)
-        self.timeout = self.check_timeout + OUTER_GRACE
-        self.conditions = _parse_conditions(check.name, check.expect or ["status == 2xx"])
+        for name, value in check.headers.items():
+            if problem := header_problem(name, value):
+                raise ValueError(f"check {check.name!r}: {problem}")
+        super().__init__(check, settings)
         self.url = url
-        self.client = client
+        self.clients = clients
+        self.ca_file = resolve_path(check.ca_file, base_dir) if check.ca_file else None
+        self.extensions = {"sni_hostname": check.server_name} if check.server_name else {}
+        self._secrets = sorted(
+            (value for value in check.headers.values() if len(value) >= _SECRET_MIN),
+            key=len,
+            reverse=True,
+        )
 
     async def poll(self) -> CheckSample:
         at = time.time()
+        deadline = asyncio.get_running_loop().time() + self.check_timeout
         started = time.perf_counter()
-        client = self.client.for_tls(self.check.verify_tls)
         try:
-            async with asyncio.timeout(self.check_timeout):
+            client = self.clients.client(
+                self.check.verify_tls, self.ca_file, self.check.server_name
+            )
+        except ValueError as exc:
+            return self._down(at, str(exc))
+        try:
+            async with asyncio.timeout_at(deadline):
                 request = client.build_request(
-                    self.check.method, self.url, timeout=self.check_timeout
+                    self.check.method,
+                    self.url,
+                    headers=self.check.headers,
+                    content=self.check.body,
+                    timeout=self.check_timeout,
+                    extensions=self.extensions,
                 )
-                response = await client.send(request, stream=True)
+                response = await client.send(
+                    request, follow_redirects=self.check.follow_redirects, stream=True
+                )
                 try:
-                    await read_capped(response, BODY_CAP)
+                    ders = _peer_chain(response)
+                    body, truncated = await read_capped(response, BODY_CAP)
                 finally:
                     await response.aclose()
         except (OSError, httpx.HTTPError) as exc:
-            error = describe_transport_error(exc, self.url.host, self.check_timeout)
-            return self._down(at, error)
+            url = _request_url(exc) or self.url
+            sample = await self._down_after(
+                exc,
+                at,
+                deadline,
+                url.host,
+                url.port or 443,
+                self.check.server_name or url.host,
+                self.clients,
+            )
+            return _scrubbed(sample, self._secrets)
         latency_ms = (time.perf_counter() - started) * 1000.0
-        failed = evaluate(self.conditions, response.status_code, latency_ms)
-        return CheckSample(
-            name=self.name,
-            kind="http",
-            at=at,
-            up=not failed,
-            status="ok" if not failed else self.check.severity,
+        chain = tls.cert_infos(ders)
+        days_left = tls.days_left(chain, at)
+        encoding = _encoding(response.charset_encoding)
+        seen = Observation(
             latency_ms=latency_ms,
             http_status=response.status_code,
-            failed_conditions=failed,
+            headers=_grouped(response.headers),
+            body=body,
+            encoding=encoding,
+            cert_days_left=days_left,
+        )
+        return self._result(
+            at,
+            seen,
+            http_status=response.status_code,
+            headers=tuple(
+                (name, mask_header_value(name, value)) for name, value in _raw(response.headers)
+            ),
+            body_excerpt=_excerpt(body, encoding),
+            body_bytes=len(body),
+            body_truncated=truncated,
+            cert_chain=chain,
+            cert_days_left=days_left,
         )
 
-    def _down(self, at: float, error: str) -> CheckSample:
-        return CheckSample(
-            name=self.name, kind="http", at=at, up=False, status=self.check.severity, error=error
-        )
 
-    async def aclose(self) -> None:
-        """The client is shared; the engine closes it."""
+async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """The decoded body up to ``cap`` bytes, and whether there was more (never downloaded).
 
-
-async def read_capped(response: httpx.Response, cap: int) -> None:
-    """Read the body (undecoded) up to ``cap`` bytes, so latency covers the transfer."""
+    Memory stays at ``cap`` plus one network chunk however large the body is.
+    """
+    chunks: list[bytes] = []
     received = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
         received += len(chunk)
-        if received >= cap:
-            return
+        if received > cap:
+            break
+    return b"".join(chunks)[:cap], received > cap
 
 
-class TcpCheckSource:
+def _peer_chain(response: httpx.Response) -> tuple[bytes, ...]:
+    """The certificates of an https response's connection, read while it is still open."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    return tls.presented_chain(ssl_object) if ssl_object is not None else ()
+
+
+def _request_url(exc: BaseException) -> httpx.URL | None:
+    """The URL that failed (after redirects it is not the configured one)."""
+    try:
+        return exc.request.url
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _encoding(charset: str | None) -> str:
+    if charset:
+        with contextlib.suppress(LookupError):
+            return codecs.lookup(charset).name
+    return "utf-8"
+
+
+def _raw(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Headers as received: names in their own case, repeated headers kept apart."""
+    return [
+        (name.decode(headers.encoding), value.decode(headers.encoding))
+        for name, value in headers.raw
+    ]
+
+
+def _grouped(headers: httpx.Headers) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, tuple[str, ...]] = {}
+    for name, value in headers.multi_items():
+        grouped[name] = (*grouped.get(name, ()), value)
+    return grouped
+
+
+def _excerpt(body: bytes, encoding: str) -> str | None:
+    """The start of the body as text; ``None`` for a binary body (a NUL byte in it)."""
+    head = body[:EXCERPT_CAP]
+    if b"\x00" in head:
+        return None
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(head, final=len(body) <= EXCERPT_CAP)
+
+
+def _scrubbed(sample: CheckSample, secrets: list[str]) -> CheckSample:
+    """The sample with any request header value masked out of its error."""
+    error = sample.error
+    if not error or not secrets:
+        return sample
+    for secret in secrets:
+        error = error.replace(secret, "***")
+    return replace(sample, error=error)
+
+
+class TcpCheckSource(_CheckSource):
     """Up when a TCP connection opens; only latency conditions apply."""
 
-    section = "check"
     kind = "tcp"
 
     def __init__(self, check: Check, settings: Settings) -> None:
         if not check.host or not check.port:
             raise ValueError(f"check {check.name!r}: a tcp check needs host and port")
-        self.check = check
-        self.id = f"check:{check.name}"
-        self.name = check.name
+        super().__init__(check, settings)
         self.host = check.host
         self.port = check.port
-        self.interval = float(check.interval or settings.interval)
-        self.check_timeout = _check_timeout(check, settings)
-        self.timeout = self.check_timeout + OUTER_GRACE
-        self.conditions = _parse_conditions(check.name, check.expect)
-        if any(condition.subject == "status" for condition in self.conditions):
-            raise ValueError(f"check {check.name!r}: a tcp check has no status to test")
 
     async def poll(self) -> CheckSample:
         at = time.time()
@@ -282,24 +428,53 @@ class TcpCheckSource:
             async with asyncio.timeout(self.check_timeout):
                 _, writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
-            error = describe_transport_error(exc, self.host, self.check_timeout)
-            return CheckSample(
-                name=self.name, kind="tcp", at=at, up=False, status=self.check.severity, error=error
-            )
+            return self._down(at, describe_transport_error(exc, self.host, self.check_timeout))
         latency_ms = (time.perf_counter() - started) * 1000.0
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        failed = evaluate(self.conditions, None, latency_ms)
-        return CheckSample(
-            name=self.name,
-            kind="tcp",
-            at=at,
-            up=not failed,
-            status="ok" if not failed else self.check.severity,
-            latency_ms=latency_ms,
-            failed_conditions=failed,
-        )
+        return self._result(at, Observation(latency_ms=latency_ms))
 
-    async def aclose(self) -> None:
-        """Nothing is kept open between polls."""
+
+class TlsCheckSource(_CheckSource):
+    """A TLS handshake: up when it succeeds (verified unless ``verify_tls: false``); the sample
+    carries the presented chain and the days until its earliest expiry."""
+
+    kind = "tls"
+
+    def __init__(
+        self,
+        check: Check,
+        settings: Settings,
+        clients: CheckClients,
+        base_dir: Path | None = None,
+    ) -> None:
+        if not check.host:
+            raise ValueError(f"check {check.name!r}: a tls check needs host")
+        super().__init__(check, settings)
+        self.host = check.host
+        self.port = check.port or 443
+        self.server_name = check.server_name or check.host
+        self.clients = clients
+        self.ca_file = resolve_path(check.ca_file, base_dir) if check.ca_file else None
+
+    async def poll(self) -> CheckSample:
+        at = time.time()
+        deadline = asyncio.get_running_loop().time() + self.check_timeout
+        started = time.perf_counter()
+        try:
+            context = self.clients.context(self.check.verify_tls, self.ca_file)
+        except ValueError as exc:
+            return self._down(at, str(exc))
+        try:
+            async with asyncio.timeout_at(deadline):
+                ders = await tls.handshake(self.host, self.port, context, self.server_name)
+        except OSError as exc:
+            return await self._down_after(
+                exc, at, deadline, self.host, self.port, self.server_name, self.clients
+            )
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        chain = tls.cert_infos(ders)
+        days_left = tls.days_left(chain, at)
+        seen = Observation(latency_ms=latency_ms, cert_days_left=days_left)
+        return self._result(at, seen, cert_chain=chain, cert_days_left=days_left)
