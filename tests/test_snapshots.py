@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ui_fixtures import feed, make_app, utc
+from ui_fixtures import feed, make_app, make_engine, make_health_config, utc
+
+from tui.app import WatchdeckApp
 
 BIG = (120, 40)
 SMALL = (80, 24)
@@ -23,8 +25,21 @@ def _utc() -> Iterator[None]:
         yield
 
 
-def compare(snap_compare: Compare, size: tuple[int, int], *press: str, **options: Any) -> bool:
-    return snap_compare(make_app(), press=press, terminal_size=size, run_before=feed, **options)
+def compare(
+    snap_compare: Compare,
+    size: tuple[int, int],
+    *press: str,
+    app: WatchdeckApp | None = None,
+    **options: Any,
+) -> bool:
+    return snap_compare(
+        app or make_app(), press=press, terminal_size=size, run_before=feed, **options
+    )
+
+
+def health_app() -> WatchdeckApp:
+    """Checks in every state: critical, warning, stale, waiting, flapping, ok."""
+    return make_app(make_engine(make_health_config()))
 
 
 def test_console_at_120x40(snap_compare: Compare) -> None:
@@ -41,3 +56,20 @@ def test_database_zoomed(snap_compare: Compare) -> None:
 
 def test_help_screen(snap_compare: Compare) -> None:
     assert compare(snap_compare, SMALL, "question_mark")
+
+
+def test_health_zoomed(snap_compare: Compare) -> None:
+    assert compare(snap_compare, BIG, "z", app=health_app())
+
+
+def test_health_filtered_at_80x24(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "slash", "c", "h", app=health_app())
+
+
+def test_check_detail(snap_compare: Compare) -> None:
+    """The failing check: conditions, headers, a JSON body and a two-certificate chain."""
+    assert compare(snap_compare, BIG, "enter", app=health_app())
+
+
+def test_check_detail_at_80x24(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "enter", app=health_app())

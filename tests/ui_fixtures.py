@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import msgspec
 from textual.pilot import Pilot
 from textual.widgets import Markdown
 
@@ -19,12 +20,22 @@ from tui.app import WatchdeckApp
 from tui.engine.config import Check, Config, Database, Queue, Runbooks
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
-from tui.engine.samples import Alert, CheckSample, Connections, DatabaseSample, QueueSample, Session
+from tui.engine.samples import (
+    Alert,
+    CertInfo,
+    CheckSample,
+    ConditionResult,
+    Connections,
+    DatabaseSample,
+    QueueSample,
+    Session,
+)
 from tui.engine.state import State
 
 NOW = 1_700_000_000.0
 """2023-11-14 22:13:20 UTC: the fixed clock of every UI test."""
 RUNBOOKS = Path(__file__).parent / "ui_runbooks"
+DAY = 86_400.0
 EMAILS_DEPTH = (120, 180, 260, 340, 410, 530, 610, 700, 820, 960, 1100, 1240)
 
 
@@ -52,7 +63,7 @@ def make_config() -> Config:
     return Config(
         checks=[
             Check(name="api", url="http://127.0.0.1:9/health"),
-            Check(name="checkout", url="http://127.0.0.1:9/checkout", expect=["status == 200"]),
+            Check(name="checkout", url="https://127.0.0.1:9/checkout", expect=["status == 200"]),
             Check(name="search", url="http://127.0.0.1:9/search", severity="warning"),
         ],
         databases=[Database(name="main", dsn="postgresql://app:secret@127.0.0.1:9/app")],
@@ -117,28 +128,158 @@ def database_sample() -> DatabaseSample:
     )
 
 
+def history(name: str, kind: str, latencies: Sequence[float | None]) -> list[CheckSample]:
+    """Earlier polls 10 s apart before ``NOW - 10``: ``None`` is a down poll (HTTP 500)."""
+    first = NOW - 10 * len(latencies)
+    return [
+        CheckSample(
+            name,
+            kind,
+            first + 10 * index,
+            up=latency is not None,
+            status="ok" if latency is not None else "critical",
+            latency_ms=latency if latency is not None else 30.0,
+            http_status=(200 if latency is not None else 500) if kind == "http" else None,
+        )
+        for index, latency in enumerate(latencies)
+    ]
+
+
+def cert(subject: str, issuer: str, days: float, sans: tuple[str, ...] = ()) -> CertInfo:
+    return CertInfo(subject, issuer, NOW - 300 * DAY, NOW + days * DAY, sans)
+
+
+CHECKOUT_BODY = (
+    '{"status":"degraded","version":"2.14.1","checks":'
+    '{"db":{"status":"ok","latency_ms":3},"payments":{"status":"timeout","after_ms":800}}}'
+)
+CHECKOUT_CHAIN = (
+    cert(
+        "CN=checkout.internal",
+        "CN=Internal Issuing CA 2",
+        17.4,
+        ("checkout.internal", "checkout.svc.cluster.local"),
+    ),
+    cert("CN=Internal Issuing CA 2", "CN=Internal Root CA", 412.0),
+)
+
+
+def checkout_sample(at: float = NOW - 3, code: int = 500, body: str = CHECKOUT_BODY) -> CheckSample:
+    """The failing check of the fixed data, with everything its detail screen shows."""
+    return CheckSample(
+        "checkout",
+        "http",
+        at,
+        up=False,
+        status="critical",
+        latency_ms=812.0,
+        http_status=code,
+        failed_conditions=(f"status ({code}) == 200",),
+        conditions=(
+            ConditionResult("status == 200", False, str(code), f"status ({code}) == 200"),
+            ConditionResult("latency < 1s", True, "812ms", "latency < 1s"),
+            ConditionResult('json $.checks.db.status == "ok"', True, '"ok"', ""),
+            ConditionResult("header X-Content-Type-Options exists", None, "no data", ""),
+        ),
+        headers=(
+            ("content-type", "application/json"),
+            ("content-length", str(len(body))),
+            ("server", "nginx/1.25.3"),
+            ("set-cookie", "***"),
+            ("strict-transport-security", "max-age=63072000"),
+            ("x-request-id", "7f3c9a2e-51d4-4c1b-9a57-0e8d2b6f4a11"),
+        ),
+        body_excerpt=body,
+        body_bytes=len(body),
+        cert_days_left=17.4,
+        cert_chain=CHECKOUT_CHAIN,
+    )
+
+
+def check_samples() -> dict[str, list[CheckSample]]:
+    """Every check's polls, oldest first; the last one is what the Health pane shows."""
+    slow = [410.0, 520.0, 480.0, 640.0, 590.0, 720.0, 880.0, None, 930.0, 1010.0, 960.0]
+    return {
+        "api": [
+            *history("api", "http", [38.0, 41.0, 40.0, 44.0, 39.0, 42.0, 40.0, 57.0, 41.0, 43.0]),
+            CheckSample(
+                "api", "http", NOW - 4, up=True, status="ok", latency_ms=42.0, http_status=200
+            ),
+        ],
+        "checkout": [
+            *history("checkout", "http", [120.0, 118.0, 125.0, 119.0, 131.0, 122.0, None, None]),
+            checkout_sample(),
+        ],
+        "search": [
+            *history("search", "http", slow),
+            CheckSample(
+                "search",
+                "http",
+                NOW - 2,
+                up=False,
+                status="warning",
+                latency_ms=1240.0,
+                http_status=200,
+                failed_conditions=("latency (1.24s) < 1s",),
+            ),
+        ],
+        "login": history("login", "http", [64.0, 70.0, 66.0, 61.0]),
+        "payments": [
+            *history("payments", "http", [90.0, None] * 6),
+            CheckSample(
+                "payments",
+                "http",
+                NOW - 5,
+                up=True,
+                status="ok",
+                latency_ms=95.0,
+                http_status=200,
+            ),
+        ],
+        "site-cert": [
+            *history("site-cert", "tls", [15.0, 16.0, 14.0, 15.0]),
+            CheckSample(
+                "site-cert",
+                "tls",
+                NOW - 6,
+                up=True,
+                status="ok",
+                latency_ms=15.0,
+                cert_days_left=12.6,
+                cert_chain=(cert("CN=example.test", "CN=Example CA", 12.6, ("example.test",)),),
+            ),
+        ],
+    }
+
+
+FAILED_POLLS = {"login": "connection refused"}
+"""Checks whose last poll raised: the last good sample stays, marked stale."""
+
+
+def make_health_config() -> Config:
+    """The fixed config plus checks in every state the Health pane knows."""
+    base = make_config()
+    extra = [
+        Check(name="login", url="http://127.0.0.1:9/login"),
+        Check(name="payments", url="http://127.0.0.1:9/payments"),
+        Check(name="db-port", kind="tcp", host="127.0.0.1", port=9),
+        Check(name="site-cert", kind="tls", host="127.0.0.1", port=9, server_name="example.test"),
+    ]
+    return msgspec.structs.replace(base, checks=[*base.checks, *extra])
+
+
 def source_events(state: State) -> list[Event]:
     """Samples recorded through ``State`` (as the scheduler does), one event per source."""
-    checks = [
-        CheckSample("api", "http", NOW - 4, up=True, status="ok", latency_ms=42.0, http_status=200),
-        CheckSample(
-            "checkout",
-            "http",
-            NOW - 3,
-            up=False,
-            status="critical",
-            latency_ms=812.0,
-            http_status=500,
-            failed_conditions=("status (500) == 200",),
-        ),
-        CheckSample(
-            "search", "http", NOW - 2, up=True, status="ok", latency_ms=118.0, http_status=200
-        ),
-    ]
     events: list[Event] = []
-    for sample in checks:
-        state.record_sample(f"check:{sample.name}", sample, sample.at)
-        events.append(SourceUpdated(state.schedule(f"check:{sample.name}", NOW + 6)))
+    for name, samples in check_samples().items():
+        source = f"check:{name}"
+        if source not in state.sources:
+            continue
+        for sample in samples:
+            state.record_sample(source, sample, sample.at)
+        if name in FAILED_POLLS:
+            state.record_error(source, FAILED_POLLS[name], NOW - 1)
+        events.append(SourceUpdated(state.schedule(source, NOW + 6)))
     for offset, depth in enumerate(EMAILS_DEPTH):
         at = NOW - 10 * (len(EMAILS_DEPTH) - 1 - offset)
         emails = QueueSample("emails", "redis_list", at, depth=depth)

@@ -16,8 +16,10 @@ from textual.message import Message
 
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
+from tui.screens.check_detail import CheckDetailScreen
 from tui.screens.console import ConsoleScreen
 from tui.screens.help import HelpScreen
+from widgets.health import HealthPane
 from widgets.runbooks import RunbooksPane
 
 DEFAULT_THEME = "textual-dark"
@@ -100,16 +102,36 @@ class WatchdeckApp(App[int]):
         with self.batch_update():
             if isinstance(event, SourceUpdated):
                 self.deck.source_updated(event.state, now)
+                for screen in self.detail_screens():
+                    screen.source_updated(event.state, now)
             elif isinstance(event, AlertsUpdated):
                 self.deck.alerts_updated(event.alerts, now)
             elif isinstance(event, PollingChanged):
                 self.deck.polling_changed(event.paused, now)
+                for screen in self.detail_screens():
+                    screen.tick(now, event.paused)
 
     def tick(self) -> None:
         if not self.is_running:
             return
+        now = self.clock()
         with self.batch_update():
-            self.deck.tick(self.clock())
+            self.deck.tick(now)
+            for screen in self.detail_screens():
+                screen.tick(now, self.deck.paused)
+
+    def detail_screens(self) -> list[CheckDetailScreen]:
+        return [screen for screen in self.screen_stack if isinstance(screen, CheckDetailScreen)]
+
+    def on_health_pane_detail_wanted(self, message: HealthPane.DetailWanted) -> None:
+        state = message.state
+        check = next(
+            (check for check in self.engine.config.checks if check.name == state.name), None
+        )
+        screen = CheckDetailScreen(
+            state, self.engine.state, check=check, now=self.clock(), paused=self.deck.paused
+        )
+        self.push_screen(screen)
 
     async def on_runbooks_pane_wanted(self, message: RunbooksPane.Wanted) -> None:
         try:

@@ -57,7 +57,7 @@ class ConsoleScreen(Screen[None]):
     ) -> None:
         super().__init__()
         sources = list(history.sources.values())
-        health = HealthPane([state for state in sources if state.section == "check"])
+        health = HealthPane([state for state in sources if state.section == "check"], history)
         queues = QueuesPane([state for state in sources if state.section == "queue"], history)
         database = DatabasePane([state for state in sources if state.section == "database"])
         self.alerts = AlertsPane()

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from widgets.health import FLAPPING
 from widgets.status import GLYPHS, STALE, WAITING
 
 KEYS: tuple[tuple[str, str], ...] = (
@@ -19,8 +20,11 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("tab / shift+tab", "next / previous pane"),
     ("z", "zoom the focused pane; z again restores"),
     ("↑ ↓ pgup pgdn", "move in a table, a list or a runbook"),
+    ("enter", "Health: the highlighted check in detail"),
     ("enter", "Runbooks: read the highlighted runbook full size"),
-    ("esc", "back from a runbook's text to the list, then unzoom"),
+    ("/", "Health: filter by name or detail (enter keeps it)"),
+    ("s", "Health: sort by status → name → latency → p95"),
+    ("esc", "clear the filter, close a detail or a runbook, unzoom"),
     ("r", "refresh every source now (also while paused)"),
     ("p", "pause / resume polling"),
     ("ctrl+p  :", "command palette: themes, keys, quit"),
@@ -34,6 +38,7 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (f"{GLYPHS['unknown']} unknown", "no data"),
     (f"{STALE} stale", "last poll failed; the last good data is shown"),
     (f"{WAITING} waiting", "not polled yet"),
+    (FLAPPING, "a check going up and down; toasts wait until it settles"),
 )
 
 
