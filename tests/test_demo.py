@@ -12,6 +12,8 @@ import io
 import os
 import select
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,9 +24,10 @@ import psycopg
 import pytest
 import redis
 
+from tui.demo.certs import LEAF_DAYS, generate
 from tui.demo.environment import ENV_PG_DSN, DemoEnvironment
 from tui.demo.run import run_demo
-from tui.demo.service import DemoService
+from tui.demo.service import SECURITY_HEADERS, SLOW_EVERY, DemoService
 from tui.engine.loader import load_config
 
 READY_LIMIT = 60.0
@@ -113,27 +116,77 @@ def _assert_serving(exports: dict[str, str]) -> None:
         client.close()
     response = httpx.get(exports["WATCHDECK_DEMO_HTTP"] + "/healthz", timeout=5)
     assert response.status_code == 200
+    verified = ssl.create_default_context(cafile=exports["WATCHDECK_DEMO_CA_FILE"])
+    response = httpx.get(exports["WATCHDECK_DEMO_HTTPS"] + "/healthz", verify=verified, timeout=5)
+    assert response.status_code == 200
+
+
+def _security_headers(response: httpx.Response) -> dict[str, str]:
+    return {name: response.headers[name] for name in SECURITY_HEADERS if name in response.headers}
+
+
+def _days_left_of_presented_certificate(port: int, ca_file: Path) -> float:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        not_after = tls.getpeercert()["notAfter"]
+    return (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
 
 
 # --- the HTTP service ---------------------------------------------------------------------
 def test_service_endpoints():
-    now = [10.0]
-    service = DemoService(clock=lambda: now[0], slow_seconds=0.01)
+    now = [0.5]
+    service = DemoService(clock=lambda: now[0], slow_seconds=0.01, fast_seconds=(0.0, 0.0))
     service.start()
     try:
         with httpx.Client(base_url=service.base_url, timeout=5) as client:
             health = client.get("/healthz")
             assert health.status_code == 200
             assert health.json()["status"] == "ok"
-            assert client.get("/slow").status_code == 200
+            assert health.json()["system"]["memory"]["used_pct"] < 80
+            assert _security_headers(health) == SECURITY_HEADERS
+            took = [client.get("/slow").json()["took_ms"] for _ in range(2 * SLOW_EVERY)]
+            assert took.count(10) == 2
+            assert set(took) == {0, 10}
             assert client.get("/fail").status_code == 503
-            assert client.get("/flaky").status_code == 200
-            now[0] = 45.0
-            assert client.get("/flaky").status_code == 500
+            flaky = []
+            for now[0] in (0.5, 3.5, 6.5, 9.5):
+                flaky.append(client.get("/flaky").status_code)
+            assert flaky == [200, 500, 200, 500]
+            legacy = client.get("/legacy")
+            assert legacy.status_code == 200
+            assert "ok" in legacy.text
+            assert _security_headers(legacy) == {}
             assert client.get("/nope").status_code == 404
     finally:
         service.stop()
         service.stop()
+    assert service.tls_port is None
+
+
+def test_service_https_presents_a_certificate_expiring_in_ten_days(tmp_path: Path):
+    certificates = generate(tmp_path / "tls")
+    service = DemoService(certificates=certificates)
+    service.start()
+    try:
+        assert service.tls_port is not None
+        # A client that connects and never starts the handshake holds up nobody.
+        with socket.create_connection(("127.0.0.1", service.tls_port), timeout=5):
+            verified = ssl.create_default_context(cafile=str(certificates.ca_file))
+            with httpx.Client(base_url=service.tls_base_url, verify=verified, timeout=5) as client:
+                health = client.get("/healthz")
+        assert health.status_code == 200
+        assert "max-age" in health.headers["Strict-Transport-Security"]
+        assert _security_headers(health) == SECURITY_HEADERS
+        days = _days_left_of_presented_certificate(service.tls_port, certificates.ca_file)
+        assert LEAF_DAYS - 1 < days <= LEAF_DAYS
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(service.tls_base_url + "/healthz", timeout=5)
+    finally:
+        service.stop()
+    assert certificates.key_file.stat().st_mode & 0o077 == 0
 
 
 # --- the environment in process -------------------------------------------------------------
@@ -149,12 +202,28 @@ def test_environment_serves_the_demo_config_and_cleans_up():
         assert env.redis_pid in pids
 
         config = load_config(env.config_path)
-        assert {check.name for check in config.checks} >= {"api", "api-slow", "payments", "flaky"}
+        assert {check.name for check in config.checks} >= {
+            "api",
+            "api-slow",
+            "payments",
+            "flaky",
+            "legacy",
+            "web",
+            "web-tls",
+        }
+        assert {check.kind for check in config.checks} == {"http", "tcp", "tls"}
         assert config.databases[0].dsn == env.pg_dsn
         assert {queue.url for queue in config.queues} == {env.redis_url}
         assert Path(config.runbooks.paths[0], "payments-down.md").is_file()
         tcp = next(check for check in config.checks if check.kind == "tcp")
         assert tcp.port == env.http_port
+        tls = next(check for check in config.checks if check.kind == "tls")
+        assert tls.port == env.https_port
+        assert env.ca_file is not None
+        assert tls.ca_file == str(env.ca_file)
+        assert env.ca_file.parent.parent == root
+        days = _days_left_of_presented_certificate(env.https_port, env.ca_file)
+        assert LEAF_DAYS - 1 < days <= LEAF_DAYS
 
         _assert_serving(env.exports)
         with psycopg.connect(env.pg_dsn) as conn:

