@@ -16,6 +16,7 @@ class CountingSource:
 
     section = "queue"
     kind = "redis_list"
+    admission = None
 
     def __init__(self, name: str, *, interval: float, duration: float = 0.0, timeout: float = 5.0):
         self.id = f"queue:{name}"
@@ -136,3 +137,33 @@ async def test_history_is_bounded():
     for _ in range(25):
         await scheduler.run_pass(source)
     assert state.history_of("queue.q.depth") == [float(n) for n in range(16, 26)]
+
+
+async def test_admission_bounds_concurrency_and_waiting_is_not_part_of_the_timeout():
+    slots = asyncio.Semaphore(2)
+    sources = [CountingSource(f"q{n}", interval=60, duration=0.05, timeout=0.08) for n in range(8)]
+    running = 0
+    peak = 0
+
+    def track(source: CountingSource) -> None:
+        original = source.poll
+
+        async def poll() -> QueueSample:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            try:
+                return await original()
+            finally:
+                running -= 1
+
+        source.poll = poll
+        source.admission = slots
+
+    for source in sources:
+        track(source)
+    state = State()
+    scheduler = Scheduler(sources, state)
+    await scheduler.poll_once()  # 8 passes of 50 ms through 2 slots: ~200 ms in all
+    assert peak == 2
+    assert all(state.sources[source.id].error is None for source in sources)

@@ -53,16 +53,18 @@ class Scheduler:
     # --- one pass --------------------------------------------------------------------
     async def run_pass(self, source: Source) -> None:
         """Poll a source once, within its timeout, and record the outcome."""
-        started = self.clock()
-        try:
-            async with asyncio.timeout(source.timeout):
-                sample = await source.poll()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state = self.state.record_error(source.id, describe(exc, source.timeout), started)
-        else:
-            state = self.state.record_sample(source.id, sample, started)
+        async with source.admission or contextlib.nullcontext():
+            started = self.clock()
+            try:
+                async with asyncio.timeout(source.timeout):
+                    sample = await source.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                message = describe(exc, source.timeout)
+                state = self.state.record_error(source.id, message, started)
+            else:
+                state = self.state.record_sample(source.id, sample, started)
         self.passes[source.id] += 1
         self.emit(SourceUpdated(state))
 

@@ -7,6 +7,7 @@ data, not a failure to collect it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from tui.engine.samples import Sample
@@ -20,6 +21,11 @@ class Source(Protocol):
     name: str
     interval: float
     timeout: float
+    admission: asyncio.Semaphore | None
+    """Shared slots a pass waits for before its ``timeout`` starts (None: no limit).
+
+    Health checks share one: 1,000 checks polled at once would otherwise queue inside the
+    HTTP client and each would spend its time budget waiting for a connection."""
 
     async def poll(self) -> Sample: ...
 

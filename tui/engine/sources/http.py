@@ -36,6 +36,10 @@ BODY_CAP = 1024 * 1024
 """Bytes of a response body read at most; the rest is never downloaded."""
 EXCERPT_CAP = 16 * 1024
 """Bytes of the body kept as text for the detail screen."""
+MAX_IN_FLIGHT = 100
+"""Checks polled at once across all clients; the pool's size, so no request queues inside
+httpcore, whose pool assignment grows quadratically with queued requests (1,000 checks at
+once starve the event loop; see tests/perf/bench_checks.py)."""
 OUTER_GRACE = 1.0
 """Seconds the scheduler's timeout allows beyond the check's own, so ours fires first."""
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -71,6 +75,8 @@ class CheckClients:
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.timeout
+        self.admission = asyncio.Semaphore(MAX_IN_FLIGHT)
+        """Entered by the scheduler before a check's time budget starts (see Source)."""
         self._contexts: dict[tuple[bool, Path | None], ssl.SSLContext] = {}
         self._clients: dict[tuple[bool, Path | None, str | None], httpx.AsyncClient] = {}
 
@@ -90,7 +96,7 @@ class CheckClients:
         if client is None:
             client = self._clients[key] = httpx.AsyncClient(
                 verify=self.context(verify, ca_file),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=20),
                 timeout=httpx.Timeout(self._timeout),
                 follow_redirects=False,
                 headers={"User-Agent": f"watchdeck/{__version__}"},
@@ -107,7 +113,7 @@ def check_source(
     check: Check, settings: Settings, clients: CheckClients, base_dir: Path | None = None
 ) -> HttpCheckSource | TcpCheckSource | TlsCheckSource:
     if check.kind == "tcp":
-        return TcpCheckSource(check, settings)
+        return TcpCheckSource(check, settings, clients.admission)
     if check.kind == "tls":
         return TlsCheckSource(check, settings, clients, base_dir)
     return HttpCheckSource(check, settings, clients, base_dir)
@@ -177,7 +183,10 @@ class _CheckSource:
     section = "check"
     kind: str
 
-    def __init__(self, check: Check, settings: Settings) -> None:
+    def __init__(
+        self, check: Check, settings: Settings, admission: asyncio.Semaphore | None = None
+    ) -> None:
+        self.admission = admission
         self.check = check
         self.id = f"check:{check.name}"
         self.name = check.name
@@ -260,7 +269,7 @@ class HttpCheckSource(_CheckSource):
         for name, value in check.headers.items():
             if problem := header_problem(name, value):
                 raise ValueError(f"check {check.name!r}: {problem}")
-        super().__init__(check, settings)
+        super().__init__(check, settings, clients.admission)
         self.url = url
         self.clients = clients
         self.ca_file = resolve_path(check.ca_file, base_dir) if check.ca_file else None
@@ -414,10 +423,12 @@ class TcpCheckSource(_CheckSource):
 
     kind = "tcp"
 
-    def __init__(self, check: Check, settings: Settings) -> None:
+    def __init__(
+        self, check: Check, settings: Settings, admission: asyncio.Semaphore | None = None
+    ) -> None:
         if not check.host or not check.port:
             raise ValueError(f"check {check.name!r}: a tcp check needs host and port")
-        super().__init__(check, settings)
+        super().__init__(check, settings, admission)
         self.host = check.host
         self.port = check.port
 
@@ -451,7 +462,7 @@ class TlsCheckSource(_CheckSource):
     ) -> None:
         if not check.host:
             raise ValueError(f"check {check.name!r}: a tls check needs host")
-        super().__init__(check, settings)
+        super().__init__(check, settings, clients.admission)
         self.host = check.host
         self.port = check.port or 443
         self.server_name = check.server_name or check.host

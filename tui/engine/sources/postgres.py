@@ -78,6 +78,7 @@ SELECT
 class PostgresSource:
     section = "database"
     kind = "postgresql"
+    admission = None
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db

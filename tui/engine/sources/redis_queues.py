@@ -52,6 +52,7 @@ class RedisClients:
 class RedisListSource:
     section = "queue"
     kind = "redis_list"
+    admission = None
 
     def __init__(self, queue: Queue, settings: Settings, client: Redis) -> None:
         self.queue = queue
