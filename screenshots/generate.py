@@ -25,6 +25,8 @@ WARMUP_S = 35.0
 VIEWS: list[tuple[str, tuple[int, int], tuple[str, ...]]] = [
     ("console-120x40", (120, 40), ()),
     ("console-80x24", (80, 24), ()),
+    ("health-zoomed", (120, 40), ("1", "z")),
+    ("check-detail", (120, 40), ("1", "enter")),
     ("database-zoomed", (120, 40), ("3", "z")),
     ("alerts-zoomed", (120, 40), ("4", "z")),
     ("runbooks", (120, 40), ("5", "z", "down", "enter")),

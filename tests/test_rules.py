@@ -130,3 +130,12 @@ def test_missing_metric_with_alert_on_no_data_fires():
     (alert,) = engine.evaluate(0)
     assert alert.state == "firing"
     assert alert.value is None
+
+
+def test_values_in_summaries_are_rounded_for_people():
+    from tui.engine.rules import format_value
+
+    assert format_value("check.web.cert_days_left", 9.99995) == "10.0"
+    assert format_value("queue.emails.depth", 1240.0) == "1240"
+    assert format_value("check.api.latency_p95_ms", 1503.4) == "1503ms"
+    assert format_value("check.api.error_rate", 0.051) == "5.1%"

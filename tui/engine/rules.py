@@ -98,7 +98,7 @@ def format_value(metric: str, value: float | None) -> str:
         return f"{value * 100:.1f}%"
     if leaf.endswith("_ms"):
         return f"{value:.0f}ms"
-    return f"{value:g}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 @dataclass(slots=True)
