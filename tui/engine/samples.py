@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tui.engine.derived import DERIVED_METRICS
+
 Status = Literal["ok", "warning", "critical", "unknown"]
 STATUS_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
@@ -165,19 +167,7 @@ class QueueSample:
 Sample = CheckSample | DatabaseSample | QueueSample
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "check": (
-        "up",
-        "latency_ms",
-        "http_status",
-        "cert_days_left",
-        "latency_p50_ms",
-        "latency_p95_ms",
-        "error_rate",
-        "uptime",
-        "consecutive_failures",
-        "last_change_s",
-        "flapping",
-    ),
+    "check": ("up", "latency_ms", "http_status", "cert_days_left", *DERIVED_METRICS),
     "db": (
         "pct_of_usable",
         "connections",
