@@ -9,6 +9,8 @@ ENGINE_MODULES = [
     "tui.cli",
     "tui.engine.config",
     "tui.engine.engine",
+    "tui.engine.actions",
+    "tui.engine.journal",
     "tui.engine.loader",
     "tui.engine.paths",
     "tui.engine.report",

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tui.engine.actions import ActionRunner
 from tui.engine.config import Config
 from tui.engine.events import AlertsUpdated, Listener
+from tui.engine.journal import Journal
 from tui.engine.rules import RuleEngine
 from tui.engine.runbooks.catalog import RunbookEntry, discover
 from tui.engine.samples import Alert
@@ -49,6 +51,8 @@ class Engine:
             self._build_sources(), self.state, max_backoff=config.settings.max_backoff, clock=clock
         )
         self.rules = RuleEngine(config.alerts.rules, self.state)
+        journal = Journal(state_dir / "journal.jsonl") if state_dir else None
+        self.actions = ActionRunner(journal, read_only=self.read_only)
         self.alerts: tuple[Alert, ...] = ()
         self.runbooks: list[RunbookEntry] = discover(self.runbook_paths())
         self._rules_task: asyncio.Task[None] | None = None

@@ -1,0 +1,80 @@
+"""The one path every write action takes: read-only check, journal, perform, journal.
+
+Confirmation belongs to the face (the console's dialog defaults to Cancel; headless callers
+pass ``--yes``); this module guarantees the rest: under ``--read-only`` nothing runs, and no
+action runs unless the journal took the request first, so a crash mid-action still leaves
+its trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from tui.engine.errors import describe
+from tui.engine.journal import Journal, JournalError
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: str
+    """What it does, e.g. ``pg.cancel``, ``pg.terminate``, ``alert.silence``."""
+    target: str
+    """What it does it to, e.g. ``database main pid 4242``."""
+    summary: str
+    """One line for the confirm dialog and the journal (secrets already masked)."""
+    details: Mapping[str, object] = field(default_factory=dict)
+    danger: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    message: str
+
+
+class ActionRefused(Exception):
+    """The action did not run: read-only mode, or the journal cannot record it."""
+
+
+class ActionRunner:
+    def __init__(self, journal: Journal | None, *, read_only: bool) -> None:
+        self.journal = journal
+        self.read_only = read_only
+
+    def _record(self, event: str, action: Action, **fields: object) -> None:
+        if self.journal is None:
+            raise ActionRefused("no state directory: write actions need the audit journal")
+        try:
+            self.journal.append(
+                event,
+                action=action.kind,
+                target=action.target,
+                summary=action.summary,
+                details=dict(action.details),
+                **fields,
+            )
+        except JournalError as exc:
+            raise ActionRefused(str(exc)) from None
+
+    async def run(self, action: Action, perform: Callable[[], Awaitable[str]]) -> Outcome:
+        """Run a confirmed action. Raises ActionRefused when it must not run at all."""
+        if self.read_only:
+            raise ActionRefused(f"read-only mode: {action.kind} on {action.target} not run")
+        self._record("action.requested", action)
+        try:
+            message = await perform()
+        except Exception as exc:
+            outcome = Outcome(ok=False, message=describe(exc))
+        else:
+            outcome = Outcome(ok=True, message=message)
+        try:
+            self._record(
+                "action.done" if outcome.ok else "action.failed",
+                action,
+                ok=outcome.ok,
+                result=outcome.message,
+            )
+        except ActionRefused as exc:  # it ran; say so, and that the journal missed the end
+            return Outcome(outcome.ok, f"{outcome.message} (journal: {exc})")
+        return outcome

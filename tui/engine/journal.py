@@ -1,0 +1,94 @@
+"""The audit journal: one JSON line per event, appended and fsynced, never rewritten.
+
+Every write action (cancel or terminate a backend, silence an alert, run a runbook step)
+lands here with who, where and when, so a shift can be reconstructed afterwards. Values
+pass through ``redact`` on the way in: passwords never reach the file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.engine.errors import redact
+
+
+class JournalError(Exception):
+    """The journal cannot be written; actions that need it are refused."""
+
+
+def identity(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str | None]:
+    """Who acts, from where: the user, this host and the SSH client (when over SSH)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = environ.get("USER") or str(os.getuid())
+    return {
+        "user": user,
+        "host": socket.gethostname(),
+        "ssh_connection": environ.get("SSH_CONNECTION"),
+    }
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    return value
+
+
+class Journal:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._who = identity()
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one entry durably (fsync) and return it; raises JournalError when it cannot."""
+        entry = {
+            "ts": datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds"),
+            "event": event,
+            **self._who,
+            **_clean(fields),
+        }
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = "\n" + line  # a crash tore the last line: keep ours whole
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise JournalError(f"cannot write the audit journal {self.path}: {reason}") from None
+        return entry
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every readable entry, oldest first; a line torn by a crash is skipped, not fatal."""
+        try:
+            handle = self.path.open(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict):
+                    yield entry
