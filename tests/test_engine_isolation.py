@@ -11,6 +11,7 @@ ENGINE_MODULES = [
     "tui.engine.engine",
     "tui.engine.actions",
     "tui.engine.journal",
+    "tui.engine.pg_actions",
     "tui.engine.loader",
     "tui.engine.paths",
     "tui.engine.report",
