@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from tui.demo.certs import LEAF_DAYS, generate
 from tui.demo.environment import ENV_PG_DSN, DemoEnvironment
 from tui.demo.run import run_demo
 from tui.demo.service import SECURITY_HEADERS, SLOW_EVERY, DemoService
+from tui.demo.workload import SEEDED_ORDERS
 from tui.engine.loader import load_config
 
 READY_LIMIT = 60.0
 GONE_LIMIT = 15.0
+GROWTH_LIMIT = 30.0
 PROC = Path("/proc")
 pytestmark = pytest.mark.skipif(not PROC.is_dir(), reason="process checks read /proc (Linux)")
 
@@ -107,7 +110,15 @@ def _read_until_ready(process: subprocess.Popen[bytes]) -> dict[str, str]:
 def _assert_serving(exports: dict[str, str]) -> None:
     with psycopg.connect(exports["WATCHDECK_DEMO_PG_DSN"], connect_timeout=5) as conn:
         apps = {row[0] for row in conn.execute("SELECT application_name FROM pg_stat_activity")}
-    assert {"report-builder", "billing-worker", "invoice-api", "web-1"} <= apps
+    assert {
+        "report-builder",
+        "billing-worker",
+        "invoice-api",
+        "ledger-sync",
+        "migrate",
+        "accounts-api",
+        "web-1",
+    } <= apps
     client = redis.Redis.from_url(exports["WATCHDECK_DEMO_REDIS_URL"])
     try:
         assert client.ping()
@@ -119,6 +130,37 @@ def _assert_serving(exports: dict[str, str]) -> None:
     verified = ssl.create_default_context(cafile=exports["WATCHDECK_DEMO_CA_FILE"])
     response = httpx.get(exports["WATCHDECK_DEMO_HTTPS"] + "/healthz", verify=verified, timeout=5)
     assert response.status_code == 200
+
+
+def _lock_chain(conn: psycopg.Connection) -> dict[str, tuple[str, list[str]]]:
+    """Application -> (state, applications blocking it), for the sessions of the chains."""
+    rows = conn.execute(
+        """
+        SELECT a.application_name, a.state,
+               coalesce(array_agg(b.application_name) FILTER (WHERE b.pid IS NOT NULL), '{}')
+        FROM pg_stat_activity AS a
+        LEFT JOIN pg_stat_activity AS b ON b.pid = ANY (pg_blocking_pids(a.pid))
+        WHERE a.application_name IN
+            ('billing-worker', 'invoice-api', 'ledger-sync', 'migrate', 'accounts-api')
+        GROUP BY a.application_name, a.state
+        """
+    ).fetchall()
+    return {name: (state, blockers) for name, state, blockers in rows}
+
+
+def _pool_and_orders(conn: psycopg.Connection, orders_sql: str) -> tuple[int, int]:
+    """Connections the web pool holds, and the demo's custom metric run as configured."""
+    pool = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'web-pool'"
+    ).fetchone()
+    orders = conn.execute(orders_sql).fetchone()
+    assert pool is not None
+    assert orders is not None
+    return pool[0], orders[0]
+
+
+def _demo_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("watchdeck-demo-")]
 
 
 def _security_headers(response: httpx.Response) -> dict[str, str]:
@@ -213,6 +255,8 @@ def test_environment_serves_the_demo_config_and_cleans_up():
         }
         assert {check.kind for check in config.checks} == {"http", "tcp", "tls"}
         assert config.databases[0].dsn == env.pg_dsn
+        (orders_metric,) = config.databases[0].metrics
+        assert orders_metric.name == "orders_last_hour"
         assert {queue.url for queue in config.queues} == {env.redis_url}
         assert Path(config.runbooks.paths[0], "payments-down.md").is_file()
         tcp = next(check for check in config.checks if check.kind == "tcp")
@@ -232,6 +276,24 @@ def test_environment_serves_the_demo_config_and_cleans_up():
             )
         assert states["report-builder"] == "active"
         assert states["billing-worker"] == "idle in transaction"
+        with psycopg.connect(env.pg_dsn, autocommit=True) as conn:
+            # accounts-api waits for migrate's queued ACCESS EXCLUSIVE, which waits for the
+            # row lock ledger-sync holds in its open transaction.
+            assert _lock_chain(conn) == {
+                "billing-worker": ("idle in transaction", []),
+                "invoice-api": ("active", ["billing-worker"]),
+                "ledger-sync": ("idle in transaction", []),
+                "migrate": ("active", ["ledger-sync"]),
+                "accounts-api": ("active", ["migrate"]),
+            }
+            pool, orders = _pool_and_orders(conn, orders_metric.sql)
+            assert orders >= SEEDED_ORDERS
+
+            def grown() -> bool:
+                now_pool, now_orders = _pool_and_orders(conn, orders_metric.sql)
+                return now_pool >= pool + 2 and now_orders > orders
+
+            _wait_until(grown, GROWTH_LIMIT, "connection pool growing and orders placed")
         client = redis.Redis(unix_socket_path=env.redis_socket)
         try:
             start = client.llen("emails")
@@ -240,6 +302,7 @@ def test_environment_serves_the_demo_config_and_cleans_up():
             client.close()
 
     _assert_all_gone(pids, root)
+    assert _demo_threads() == []
     assert os.environ.get(ENV_PG_DSN) == before
     env.stop()
 

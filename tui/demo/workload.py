@@ -2,10 +2,21 @@
 
 Queues (Redis lists, producers ``LPUSH``, consumers ``RPOP``), once a second:
 ``emails`` grows (~+1.5/s net), ``webhooks`` starts at 400 and drains, ``reports`` hovers
-around 25. PostgreSQL: a report query that runs for an hour (``report-builder``), a worker
-idle in a transaction holding a row lock (``billing-worker``), a request blocked behind that
-lock (``invoice-api``) and two idle pooled sessions. Sync psycopg in threads: the demo may
-share its process with the console, whose event loop must stay free.
+around 25. PostgreSQL:
+
+- a report query that runs for an hour (``report-builder``);
+- a worker idle in a transaction holding a row lock (``billing-worker``) and a request
+  blocked behind it (``invoice-api``);
+- a lock chain on ``accounts``: ``ledger-sync`` idles in a transaction holding a row lock,
+  ``migrate`` queues behind it for ``ACCESS EXCLUSIVE``, and a plain read (``accounts-api``)
+  queues behind ``migrate`` (``pg_blocking_pids``: reader -> migrate -> ledger-sync);
+- ``checkout`` inserts an order every few seconds (the ``orders`` table starts with an
+  hour's worth, for a custom metric);
+- a ``web-pool`` that opens another idle connection every two seconds up to 40, so the
+  connection count climbs for over a minute, then holds.
+
+Sync psycopg in threads: the demo may share its process with the console, whose event loop
+must stay free.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import contextlib
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -22,6 +34,13 @@ import redis
 TICK = 1.0
 EMAILS_START, WEBHOOKS_START, REPORTS_TARGET = 170, 400, 25
 LOCKED_INVOICE = 42
+LOCKED_ACCOUNT = 7
+POOL_SIZE, POOL_EVERY = 40, 2
+"""The pool opens a connection every ``POOL_EVERY`` ticks until it holds ``POOL_SIZE``."""
+ORDER_EVERY = 3
+SEEDED_ORDERS = 60
+"""Orders already placed over the last hour when the demo starts."""
+QUEUED_LIMIT = 10.0
 
 REPORT_QUERY = (
     "SELECT customer, sum(amount) AS revenue FROM invoices, pg_sleep(3600) "
@@ -29,7 +48,14 @@ REPORT_QUERY = (
 )
 LOCKING_SELECT = f"SELECT status FROM invoices WHERE id = {LOCKED_INVOICE} FOR UPDATE"
 BLOCKED_UPDATE = f"UPDATE invoices SET status = 'paid' WHERE id = {LOCKED_INVOICE}"
-SCHEMA = """
+LEDGER_SELECT = f"SELECT balance FROM accounts WHERE id = {LOCKED_ACCOUNT} FOR UPDATE"
+MIGRATION_LOCK = "LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE"
+ACCOUNT_READ = f"SELECT owner, balance FROM accounts WHERE id = {LOCKED_ACCOUNT}"
+NEW_ORDER = "INSERT INTO orders (customer, amount) VALUES (%s, %s)"
+QUEUED_FOR_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
+)
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS invoices (
     id integer PRIMARY KEY,
     customer text NOT NULL,
@@ -40,6 +66,26 @@ INSERT INTO invoices (id, customer, amount)
 SELECT i, 'customer-' || (i % 17), round((random() * 900 + 100)::numeric, 2)
 FROM generate_series(1, 500) AS i
 ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS accounts (
+    id integer PRIMARY KEY,
+    owner text NOT NULL,
+    balance numeric(12, 2) NOT NULL DEFAULT 0
+);
+INSERT INTO accounts (id, owner, balance)
+SELECT i, 'customer-' || i, round((random() * 5000)::numeric, 2)
+FROM generate_series(1, 50) AS i
+ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer text NOT NULL,
+    amount numeric(10, 2) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO orders (customer, amount, created_at)
+SELECT 'customer-' || (i % 17), round((random() * 200 + 5)::numeric, 2),
+       now() - i * interval '1 hour' / {SEEDED_ORDERS + 1}
+FROM generate_series(1, {SEEDED_ORDERS}) AS i
+WHERE NOT EXISTS (SELECT FROM orders);
 """
 
 
@@ -48,9 +94,13 @@ class Workload:
         self._dsn = pg_dsn
         self._redis = redis.Redis(unix_socket_path=redis_socket)
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        """Guards ``_connections``: the pool thread adds to it while ``stop()`` closes them."""
         self._threads: list[threading.Thread] = []
         self._busy: list[tuple[psycopg.Connection, threading.Thread]] = []
         self._connections: list[psycopg.Connection] = []
+        self._pool: list[psycopg.Connection] = []
+        self._checkout: psycopg.Connection | None = None
         self._serial = 0
         self._started = False
 
@@ -60,13 +110,15 @@ class Workload:
         self._seed_queues()
         with psycopg.connect(self._dsn, autocommit=True, application_name="migrations") as conn:
             conn.execute(SCHEMA)
-        for name in ("web-1", "web-2"):
-            self._connect(name, autocommit=True).execute("SELECT 1")
-        holder = self._connect("billing-worker", autocommit=False)
-        holder.execute(LOCKING_SELECT)
-        self._run_in_thread("report-builder", REPORT_QUERY)
-        self._run_in_thread("invoice-api", BLOCKED_UPDATE)
+            for name in ("web-1", "web-2"):
+                self._connect(name, autocommit=True).execute("SELECT 1")
+            holder = self._connect("billing-worker", autocommit=False)
+            holder.execute(LOCKING_SELECT)
+            self._run_in_thread("report-builder", REPORT_QUERY)
+            self._run_in_thread("invoice-api", BLOCKED_UPDATE)
+            self._lock_chain(conn)
         self._spawn("queues", self._queues_loop)
+        self._spawn("database", self._database_loop)
 
     def stop(self) -> None:
         """Cancel the running statements, stop the threads, close every connection."""
@@ -82,9 +134,10 @@ class Workload:
                         conn.cancel_safe(timeout=2.0)
             for thread in self._threads:
                 thread.join(timeout=1.0)
-        for conn in self._connections:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
         self._redis.close()
 
     # --- PostgreSQL --------------------------------------------------------------------
@@ -92,11 +145,15 @@ class Workload:
         conn = psycopg.connect(
             self._dsn, autocommit=autocommit, application_name=application, connect_timeout=5
         )
-        self._connections.append(conn)
+        with self._lock:
+            if self._stopping.is_set():
+                conn.close()
+                raise psycopg.OperationalError("the demo is stopping")
+            self._connections.append(conn)
         return conn
 
-    def _run_in_thread(self, application: str, statement: str) -> None:
-        conn = self._connect(application, autocommit=True)
+    def _run_in_thread(self, application: str, statement: str, *, autocommit: bool = True) -> None:
+        conn = self._connect(application, autocommit=autocommit)
 
         def run() -> None:
             # Ends when stop() cancels it, or when an operator cancels it from the console.
@@ -105,6 +162,42 @@ class Workload:
                     conn.execute(statement)
 
         self._busy.append((conn, self._spawn(application, run)))
+
+    def _lock_chain(self, observer: psycopg.Connection) -> None:
+        """ledger-sync holds a row; migrate queues for the table; then the reader queues."""
+        self._connect("ledger-sync", autocommit=False).execute(LEDGER_SELECT)
+        # LOCK TABLE needs a transaction block: without autocommit psycopg opens one.
+        self._run_in_thread("migrate", MIGRATION_LOCK, autocommit=False)
+        # The reader only queues behind a request that is already queued.
+        deadline = time.monotonic() + QUEUED_LIMIT
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            row = observer.execute(QUEUED_FOR_LOCK, ("migrate",)).fetchone()
+            if row is not None and row[0]:
+                break
+            time.sleep(0.02)
+        self._run_in_thread("accounts-api", ACCOUNT_READ)
+
+    def _database_loop(self) -> None:
+        """An order every ``ORDER_EVERY`` ticks; the pool grows every ``POOL_EVERY`` ticks."""
+        tick = 0
+        while not self._stopping.wait(TICK):
+            tick += 1
+            # The server goes away during shutdown, and an operator may terminate any of
+            # these sessions from the console: a failed tick is skipped, a dead one replaced.
+            with contextlib.suppress(psycopg.Error):
+                if tick % ORDER_EVERY == 0:
+                    self._place_order()
+                if tick % POOL_EVERY == 0 and len(self._pool) < POOL_SIZE:
+                    conn = self._connect("web-pool", autocommit=True)
+                    self._pool.append(conn)
+                    conn.execute("SELECT 1")
+
+    def _place_order(self) -> None:
+        conn = self._checkout
+        if conn is None or conn.closed or conn.broken:
+            conn = self._checkout = self._connect("checkout", autocommit=True)
+        amount = round(random.uniform(5, 205), 2)
+        conn.execute(NEW_ORDER, (f"customer-{random.randrange(17)}", amount))
 
     # --- Redis -------------------------------------------------------------------------
     def _jobs(self, queue: str, count: int) -> list[str]:

@@ -62,6 +62,19 @@ class Check(_Model):
     """Window of the derived metrics; defaults to ``settings.window``."""
 
 
+class Metric(_Model):
+    """A custom database metric: a query returning one number, usable in rules as ``db.DB.NAME``."""
+
+    name: str
+    sql: str
+    """One statement, run in a read-only transaction; its single value is the metric (NULL or no
+    row is no data; an interval counts as seconds)."""
+    interval: Duration | None = None
+    """Defaults to the database's interval."""
+    timeout: Duration | None = None
+    """Defaults to the database's timeout."""
+
+
 class Database(_Model):
     name: str
     dsn: str
@@ -69,6 +82,9 @@ class Database(_Model):
     timeout: Duration | None = None
     long_query: Duration = 300.0
     """Queries running at least this long are listed as long queries."""
+    idle_in_transaction: Duration = 60.0
+    """Sessions idle in an open transaction at least this long are listed."""
+    metrics: list[Metric] = msgspec.field(default_factory=list)
 
 
 class Queue(_Model):
@@ -124,6 +140,7 @@ __all__ = [
     "Check",
     "Config",
     "Database",
+    "Metric",
     "Queue",
     "Rule",
     "Runbooks",

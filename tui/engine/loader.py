@@ -350,6 +350,11 @@ class _Loading:
                 self.issue(("settings", "history"), f"must be at least 10, got {history}")
         for section in ("checks", "databases", "queues"):
             self._unique_names(data.get(section), (section,))
+        databases = data.get("databases")
+        if isinstance(databases, list):
+            for i, database in enumerate(databases):
+                if isinstance(database, dict):
+                    self._database_metrics(database.get("metrics"), ("databases", i, "metrics"))
         alerts = data.get("alerts")
         if isinstance(alerts, dict):
             self._unique_names(alerts.get("rules"), ("alerts", "rules"))
@@ -377,6 +382,32 @@ class _Loading:
                 )
             else:
                 seen[name] = i
+
+    def _database_metrics(self, metrics: object, path: KeyPath) -> None:
+        """Custom metric names become rule paths ``db.DB.NAME``: unique, plain and not built in."""
+        if not isinstance(metrics, list):
+            return
+        from tui.engine.samples import METRICS
+
+        self._unique_names(metrics, path)
+        for j, metric in enumerate(metrics):
+            if not isinstance(metric, dict):
+                continue
+            name = metric.get("name")
+            if isinstance(name, str) and not _IDENTIFIER.match(name):
+                self.issue(
+                    (*path, j, "name"),
+                    f"invalid metric name {name!r}: use letters, digits, _ and -, starting with"
+                    " a letter or _ (rules write it as db.DATABASE.NAME)",
+                )
+            elif isinstance(name, str) and name in METRICS["db"]:
+                self.issue(
+                    (*path, j, "name"),
+                    f"{name!r} is a built-in database metric: give the custom one another name",
+                )
+            sql = metric.get("sql")
+            if isinstance(sql, str) and not sql.strip():
+                self.issue((*path, j, "sql"), "empty query: a metric is a SELECT of one value")
 
     def _check(self, check: dict[str, object], path: KeyPath) -> None:
         kind = check.get("kind", "http")
@@ -616,10 +647,26 @@ def _unknown_metric(metric: str, data: dict[str, object]) -> str | None:
         hint = _suggest(name, names)
         known = f"; configured: {', '.join(names)}" if names and not hint else ""
         return f"{metric}: no {_RULE_SECTIONS[section]} entry named {name!r}{hint}{known}"
-    if leaf not in METRICS[section]:
-        hint = _suggest(leaf, METRICS[section])
-        return f"{metric}: unknown metric {leaf!r}{hint}; known: {', '.join(METRICS[section])}"
+    known = (
+        [*METRICS[section], *_custom_metrics(items, name)] if section == "db" else METRICS[section]
+    )
+    if leaf not in known:
+        hint = _suggest(leaf, known)
+        return f"{metric}: unknown metric {leaf!r}{hint}; known: {', '.join(known)}"
     return None
+
+
+def _custom_metrics(databases: object, name: str) -> list[str]:
+    """The custom metric names of the database called ``name``."""
+    for item in databases if isinstance(databases, list) else []:
+        if isinstance(item, dict) and item.get("name") == name:
+            metrics = item.get("metrics")
+            return [
+                metric["name"]
+                for metric in (metrics if isinstance(metrics, list) else [])
+                if isinstance(metric, dict) and isinstance(metric.get("name"), str)
+            ]
+    return []
 
 
 def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:

@@ -11,6 +11,7 @@ from tui.engine.samples import (
     CheckSample,
     DatabaseSample,
     QueueSample,
+    Session,
     Status,
     worst,
 )
@@ -71,6 +72,7 @@ def _check(state: SourceState) -> dict[str, Any]:
 def _database(state: SourceState) -> dict[str, Any]:
     sample = state.sample if isinstance(state.sample, DatabaseSample) and not state.error else None
     if sample is None:
+        stale = state.sample if isinstance(state.sample, DatabaseSample) else None
         return {
             "name": state.name,
             "status": source_status(state),
@@ -81,15 +83,32 @@ def _database(state: SourceState) -> dict[str, Any]:
             "connections": None,
             "long_queries": [],
             "blocking": [],
-            "metrics": {},
+            "metrics": {m.name: None for m in stale.custom_metrics} if stale else {},
             "error": state.error,
         }
     conns = sample.connections
+
+    def session(s: Session) -> dict[str, Any]:
+        return {
+            "pid": s.pid,
+            "duration_s": _round(s.duration_s),
+            "xact_age_s": _round(s.xact_age_s),
+            "state": s.state,
+            "database": s.database,
+            "user": s.user,
+            "application": s.application,
+            "client": s.client,
+            "wait_event": s.wait_event,
+            "query": s.query,
+        }
+
     return {
         "name": state.name,
         "status": source_status(state),
         "server_version": sample.server_version,
+        "in_recovery": sample.in_recovery,
         "max_connections": sample.max_connections,
+        "reserved_connections": sample.reserved_connections,
         "usable_connections": sample.usable_connections,
         "pct_of_usable": round(sample.pct_of_usable * 100, 1),
         "connections": {
@@ -97,22 +116,34 @@ def _database(state: SourceState) -> dict[str, Any]:
             "active": conns.active,
             "idle": conns.idle,
             "idle_in_transaction": conns.idle_in_transaction,
+            "aborted": conns.aborted,
             "waiting_on_lock": conns.waiting_on_lock,
             "not_visible": conns.not_visible,
+            "by_database": dict(conns.by_database),
+            "by_user": dict(conns.by_user),
+            "by_application": dict(conns.by_application),
+            "by_client": dict(conns.by_client),
         },
-        "long_queries": [
+        "long_queries": [session(s) for s in sample.long_queries],
+        "idle_in_transaction": [session(s) for s in sample.idle_transactions],
+        "blocking": [{**session(s), "blocked_by": list(s.blocked_by)} for s in sample.blocked],
+        "root_blockers": list(sample.root_blockers),
+        "replicas": [
             {
-                "pid": s.pid,
-                "duration_s": _round(s.duration_s),
-                "state": s.state,
-                "user": s.user,
-                "application": s.application,
-                "query": s.query,
+                "name": r.name,
+                "client": r.client,
+                "state": r.state,
+                "sync_state": r.sync_state,
+                "lag_bytes": r.lag_bytes,
+                "replay_lag_s": _round(r.replay_lag_s, 3),
             }
-            for s in sample.long_queries
+            for r in sample.replicas
         ],
-        "blocking": [{"pid": s.pid, "blocked_by": list(s.blocked_by)} for s in sample.blocked],
-        "metrics": {},
+        "standby_lag_s": _round(sample.standby_lag_s, 3),
+        "standby_lag_bytes": sample.standby_lag_bytes,
+        "metrics": {m.name: m.value for m in sample.custom_metrics},
+        "metric_errors": {m.name: m.error for m in sample.custom_metrics if m.error},
+        "degraded": list(sample.capabilities.reasons),
         "error": None,
     }
 

@@ -95,17 +95,94 @@ class Session:
     wait_event: str | None
     query: str
     blocked_by: tuple[int, ...] = ()
+    """Pids this session waits for (``pg_blocking_pids``); 0 is a prepared transaction."""
+    database: str | None = None
+    state_age_s: float | None = None
+    """Time in its current state: how long an idle-in-transaction session has been idle.
+    (An aborted transaction has no ``xact_age_s``; this is what is known of it.)"""
+
+
+Counts = tuple[tuple[str, int], ...]
+"""``(name, sessions)`` pairs, most sessions first."""
 
 
 @dataclass(frozen=True, slots=True)
 class Connections:
+    """Client backends, by state; the states overlap (a session waiting on a lock is active)."""
+
     total: int
     active: int
     idle: int
     idle_in_transaction: int
+    """Idle in an open transaction, aborted ones included."""
     waiting_on_lock: int
     not_visible: int = 0
     """Sessions whose state is hidden from us for lack of pg_read_all_stats."""
+    aborted: int = 0
+    """Idle in a transaction that failed (``idle in transaction (aborted)``)."""
+    by_database: Counts = ()
+    by_user: Counts = ()
+    by_application: Counts = ()
+    """Sessions without an application name count under ``""``."""
+    by_client: Counts = ()
+    """Client address, ``local`` for a unix socket, ``not visible`` for hidden sessions."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the polling role may see and do, probed once per connection."""
+
+    version_num: int = 0
+    """``server_version_num``, e.g. 160002."""
+    user: str = ""
+    superuser: bool = False
+    read_all_stats: bool = False
+    """Sees every session (superuser, pg_read_all_stats or pg_monitor)."""
+    signal_backend: bool = False
+    """May cancel or terminate other roles' sessions (superuser or pg_signal_backend)."""
+    statements: bool = False
+    """pg_stat_statements is installed in this database and loaded."""
+    reasons: tuple[str, ...] = ()
+    """What is degraded and why, one human sentence each."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """A standby streaming from this primary (``pg_stat_replication``)."""
+
+    name: str
+    """Its ``application_name`` (the standby's cluster name or ``walreceiver``)."""
+    client: str | None
+    state: str | None
+    sync_state: str | None
+    lag_bytes: float | None
+    """WAL not yet replayed on the standby; ``None`` when hidden for lack of privileges."""
+    replay_lag_s: float | None
+    """0 when the standby has replayed everything; ``None`` when unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomMetric:
+    """The latest run of a configured metric query."""
+
+    name: str
+    value: float | None
+    """``None`` is no data: no row, NULL, not run yet, or an error."""
+    at: float | None = None
+    """When the query ran (epoch seconds); ``None`` before its first run."""
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockNode:
+    """One node of the lock-wait tree: a session and the sessions waiting for it."""
+
+    pid: int
+    """0 is a prepared transaction (no session)."""
+    session: Session | None
+    """``None`` for a prepared transaction or a session we cannot see."""
+    waiters: tuple[BlockNode, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +194,25 @@ class DatabaseSample:
     usable_connections: int
     connections: Connections
     long_queries: tuple[Session, ...] = ()
+    """Active queries running longer than ``long_query``, longest first."""
     blocked: tuple[Session, ...] = ()
+    """Sessions waiting on a lock, each with ``blocked_by``, longest wait first."""
+    reserved_connections: int = 0
+    """Slots only superusers (and ``pg_use_reserved_connections``) may use."""
+    idle_transactions: tuple[Session, ...] = ()
+    """Sessions idle in a transaction open longer than ``idle_in_transaction``, oldest first."""
+    blockers: tuple[Session, ...] = ()
+    """The root blockers' sessions (those we can see)."""
+    root_blockers: tuple[int, ...] = ()
+    """Pids that block others and wait for nobody; 0 is a prepared transaction."""
+    in_recovery: bool = False
+    """The server is a standby."""
+    replicas: tuple[Replica, ...] = ()
+    standby_lag_s: float | None = None
+    """On a standby: replay delay, 0 when everything received is replayed."""
+    standby_lag_bytes: float | None = None
+    capabilities: Capabilities = Capabilities()
+    custom_metrics: tuple[CustomMetric, ...] = ()
 
     @property
     def pct_of_usable(self) -> float:
@@ -135,7 +230,35 @@ class DatabaseSample:
             "waiting_on_lock": float(self.connections.waiting_on_lock),
             "long_queries": float(len(self.long_queries)),
             "blocked": float(len(self.blocked)),
+            **{metric.name: metric.value for metric in self.custom_metrics},
         }
+
+    def blocking_tree(self) -> tuple[BlockNode, ...]:
+        """Root blockers with their waiters below them, recursively.
+
+        A session waiting for several pids appears under each; its own waiters are expanded
+        once. Sessions waiting in a cycle (a deadlock not yet detected) have no root: they
+        become roots themselves, so nobody blocked is ever left out.
+        """
+        sessions = {s.pid: s for s in (*self.blockers, *self.blocked)}
+        waiters: dict[int, list[int]] = {}
+        for session in self.blocked:
+            for pid in session.blocked_by:
+                waiters.setdefault(pid, []).append(session.pid)
+        expanded: set[int] = set()
+
+        def node(pid: int) -> BlockNode:
+            if pid in expanded:
+                return BlockNode(pid, sessions.get(pid))
+            expanded.add(pid)
+            below = tuple(node(waiter) for waiter in waiters.get(pid, ()))
+            return BlockNode(pid, sessions.get(pid), below)
+
+        roots = [node(pid) for pid in self.root_blockers]
+        for session in self.blocked:
+            if session.pid not in expanded:
+                roots.append(node(session.pid))
+        return tuple(roots)
 
 
 @dataclass(frozen=True, slots=True)
