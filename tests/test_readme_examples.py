@@ -19,4 +19,5 @@ def test_readme_has_config_examples():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{n}" for n in range(len(BLOCKS))])
 def test_readme_config_example_loads(block: str):
-    load_config_text(block, "README.md", {"DATABASE_URL": "postgresql://localhost/app"})
+    env = {"DATABASE_URL": "postgresql://localhost/app", "REPLICA_URL": "postgresql://replica/app"}
+    load_config_text(block, "README.md", env)

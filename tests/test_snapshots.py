@@ -13,6 +13,7 @@ import pytest
 from ui_fixtures import feed, make_app, make_engine, make_health_config, utc
 
 from tui.app import WatchdeckApp
+from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement, Unavailable
 
 BIG = (120, 40)
 SMALL = (80, 24)
@@ -52,6 +53,42 @@ def test_console_compact_at_80x24(snap_compare: Compare) -> None:
 
 def test_database_zoomed(snap_compare: Compare) -> None:
     assert compare(snap_compare, BIG, "3", "z")
+
+
+def test_database_at_80x24(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "3")
+
+
+def test_database_terminate_dialog(snap_compare: Compare) -> None:
+    assert compare(snap_compare, BIG, "3", "down", "space", "space", "K")
+
+
+def test_database_session_detail(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "3", "enter")
+
+
+def test_database_info(snap_compare: Compare) -> None:
+    """With fixed sizes, and top statements unavailable (as without pg_stat_statements)."""
+    engine = make_engine()
+
+    async def sizes(database: str) -> tuple[DatabaseSize, ...]:
+        return (DatabaseSize("app", 7_340_032_000), DatabaseSize("postgres", 7_700_000))
+
+    async def statements(database: str) -> tuple[TopStatement, ...]:
+        raise Unavailable("pg_stat_statements is not installed in database app")
+
+    engine.database_sizes = sizes  # type: ignore[method-assign]
+    engine.top_statements = statements  # type: ignore[method-assign]
+
+    async def open_info(pilot: Any) -> None:
+        await feed(pilot)
+        await pilot.press("3", "i")
+        for _ in range(100):
+            if "fetching" not in str(pilot.app.screen.query_one("#statements").render()):
+                break
+            await pilot.pause(0.02)
+
+    assert snap_compare(make_app(engine), terminal_size=BIG, run_before=open_info)
 
 
 def test_help_screen(snap_compare: Compare) -> None:

@@ -22,12 +22,15 @@ from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
 from tui.engine.samples import (
     Alert,
+    Capabilities,
     CertInfo,
     CheckSample,
     ConditionResult,
     Connections,
+    CustomMetric,
     DatabaseSample,
     QueueSample,
+    Replica,
     Session,
 )
 from tui.engine.state import State
@@ -103,17 +106,59 @@ def session(pid: int, query: str, **fields: object) -> Session:
 
 
 def database_sample() -> DatabaseSample:
+    """A lock chain (4242 ← 4317 ← 4401), a long report, an aborted and an idle transaction,
+    a standby, a custom metric, and a role that cannot see everything."""
+    root = session(4242, "SELECT customer_id, sum(amount)\n  FROM invoices GROUP BY 1")
     return DatabaseSample(
         name="main",
         at=NOW - 1,
         server_version="16.4",
         max_connections=100,
         usable_connections=97,
+        reserved_connections=3,
         connections=Connections(
-            total=38, active=6, idle=27, idle_in_transaction=3, waiting_on_lock=2, not_visible=2
+            total=38,
+            active=6,
+            idle=27,
+            idle_in_transaction=3,
+            waiting_on_lock=2,
+            not_visible=2,
+            aborted=1,
+            by_database=(("app", 34), ("postgres", 4)),
+            by_user=(("app", 30), ("report", 6), ("postgres", 2)),
+            by_application=(("billing-worker", 20), ("api", 12), ("", 6)),
+            by_client=(("10.0.0.7", 21), ("10.0.0.8", 15), ("not visible", 2)),
         ),
         long_queries=(
-            session(4242, "SELECT customer_id, sum(amount)\n  FROM invoices GROUP BY 1"),
+            root,
+            session(
+                5100,
+                "SELECT * FROM events WHERE created_at > $1",
+                user="report",
+                application="metabase",
+                duration_s=1210.0,
+                xact_age_s=1210.0,
+            ),
+        ),
+        idle_transactions=(
+            session(
+                4500,
+                "UPDATE carts SET status = 'paid' WHERE id = $1",
+                state="idle in transaction",
+                application="api",
+                duration_s=430.0,
+                xact_age_s=431.0,
+                state_age_s=420.0,
+            ),
+            session(
+                4501,
+                "INSERT INTO audit VALUES ($1)",
+                state="idle in transaction (aborted)",
+                application="api",
+                duration_s=95.0,
+                xact_age_s=None,
+                state_age_s=90.0,
+            ),
         ),
         blocked=(
             session(
@@ -121,10 +166,34 @@ def database_sample() -> DatabaseSample:
                 "UPDATE accounts SET balance = balance - 10 WHERE id = 7",
                 application="api",
                 duration_s=95.0,
-                wait_event="transactionid",
+                wait_event="Lock:transactionid",
                 blocked_by=(4242,),
             ),
+            session(
+                4401,
+                "ALTER TABLE accounts ADD COLUMN note text",
+                user="postgres",
+                application="psql",
+                duration_s=40.0,
+                xact_age_s=40.0,
+                wait_event="Lock:relation",
+                blocked_by=(4317,),
+            ),
         ),
+        blockers=(root,),
+        root_blockers=(4242,),
+        replicas=(Replica("replica-1", "10.0.0.9", "streaming", "async", 0.0, 0.0),),
+        capabilities=Capabilities(
+            version_num=160004,
+            user="watchdeck",
+            read_all_stats=False,
+            signal_backend=True,
+            reasons=(
+                "role watchdeck lacks pg_read_all_stats (grant pg_monitor): other roles'"
+                " sessions are counted as not visible",
+            ),
+        ),
+        custom_metrics=(CustomMetric("orders_1h", 1234.0, at=NOW - 5, duration_ms=3.2),),
     )
 
 

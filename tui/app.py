@@ -10,15 +10,22 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from tui.engine.actions import ActionRefused
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
 from tui.screens.check_detail import CheckDetailScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.console import ConsoleScreen
+from tui.screens.database_info import DatabaseInfoScreen
 from tui.screens.help import HelpScreen
+from tui.screens.session_detail import SessionDetailScreen
+from widgets.database import DatabasePane
+from widgets.db_sessions import SessionRow
 from widgets.health import HealthPane
 from widgets.runbooks import RunbooksPane
 
@@ -141,6 +148,38 @@ class WatchdeckApp(App[int]):
         pane = self.deck.runbooks
         await pane.show_text(message.entry, text)
 
+    # --- database ----------------------------------------------------------------------
+    def on_database_pane_session_wanted(self, message: DatabasePane.SessionWanted) -> None:
+        self.push_screen(SessionDetailScreen(message.row))
+
+    def on_database_pane_info_wanted(self, message: DatabasePane.InfoWanted) -> None:
+        name = message.database
+        state = self.engine.state.sources[f"database:{name}"]
+        screen = DatabaseInfoScreen(
+            state,
+            sizes=lambda: self.engine.database_sizes(name),
+            statements=lambda: self.engine.top_statements(name),
+        )
+        self.push_screen(screen)
+
+    @work(group="signal")
+    async def on_database_pane_signal_wanted(self, message: DatabasePane.SignalWanted) -> None:
+        """Confirm, then signal each session through the engine (journaled, read-only aware)."""
+        signal, rows = message.signal, message.rows
+        confirmed = await self.push_screen_wait(_confirm_signal(signal, rows))
+        if not confirmed:
+            return
+        for row in rows:
+            try:
+                outcome = await self.engine.signal_backend(row.database, signal, row.session)
+            except ActionRefused as exc:
+                self.notify(str(exc), title="not run", severity="error")
+                return
+            self.notify(outcome.message, severity="information" if outcome.ok else "error")
+        for database in {row.database for row in rows}:
+            self.engine.scheduler.refresh_now(f"database:{database}")
+        self.deck.database.signalled()
+
     # --- keys ------------------------------------------------------------------------
     def action_refresh(self) -> None:
         self.engine.refresh_now()
@@ -157,3 +196,28 @@ class WatchdeckApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+
+def _confirm_signal(signal: str, rows: tuple[SessionRow, ...]) -> ConfirmScreen:
+    """``Terminate 2 sessions?`` with pid, user and query of each (the first ten)."""
+    verb = "Stop the running query of" if signal == "cancel" else "Terminate"
+    count = f"{len(rows)} sessions" if len(rows) > 1 else "this session"
+    lines: list[str] = []
+    for row in rows[:10]:
+        session = row.session
+        lines.append(
+            f"pid {session.pid} · {session.user or '?'} · {row.database}"
+            f" · {session.application or 'no application'}"
+        )
+        lines.append(f"  {' '.join(session.query.split())[:150]}")
+    if len(rows) > 10:
+        lines.append(f"… and {len(rows) - 10} more")
+    if signal == "terminate":
+        lines.append("")
+        lines.append("Terminating closes the connection and rolls back its transaction.")
+    return ConfirmScreen(
+        f"{verb} {count}?",
+        lines,
+        confirm_label="Stop query" if signal == "cancel" else "Terminate",
+        danger=signal == "terminate",
+    )

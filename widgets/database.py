@@ -1,32 +1,86 @@
-"""The Database pane: a summary line per database, then its long and blocked sessions."""
+"""The Database pane: a summary per database, then the sessions that need a look.
+
+Sessions are keyed by database, pid and backend start. While the operator moves the
+cursor (and while a dialog is open) the pane holds its data: the row being aimed at never
+moves or changes under the cursor. New samples are kept and shown once the hold ends.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import Static
 
-from tui.engine.samples import DatabaseSample, Session
+from tui.engine.samples import DatabaseSample
 from tui.engine.state import SourceState
 from tui.engine.units import format_duration
+from widgets.db_sessions import SessionRow, session_rows
+from widgets.db_summary import summary
 from widgets.pane import SourcePane
-from widgets.status import NO_DATA, STALE, WAITING, gauge, problem, same, single_line
+from widgets.status import NO_DATA, same, single_line
 from widgets.table import ColumnSpec, KeyedTable
 
-QUERY_WIDTH = 120
-GAUGE_WIDTH = 8
+Signal = Literal["cancel", "terminate"]
+HOLD_SECONDS = 3.0
+"""How long after the last cursor move the pane keeps showing the data it had."""
+QUERY_WIDTH = 60
+MARK = "●"
 COLUMNS = (
+    ColumnSpec("mark", " ", 1),
     ColumnSpec("pid", "pid"),
-    ColumnSpec("duration", "running"),
-    ColumnSpec("state", "state"),
+    ColumnSpec("what", "what"),
+    ColumnSpec("age", "age"),
+    ColumnSpec("xact", "xact"),
     ColumnSpec("user", "user"),
-    ColumnSpec("app", "app"),
-    ColumnSpec("wait", "wait"),
     ColumnSpec("query", "query"),
+    ColumnSpec("wait", "wait"),
+    ColumnSpec("app", "app"),
+    ColumnSpec("client", "client"),
 )
 DB_COLUMN = ColumnSpec("db", "db")
+
+
+class SessionTable(KeyedTable):
+    """A keyed table that notes when the operator last moved its cursor."""
+
+    moved_at = 0.0
+
+    class Moved(Message):
+        """The operator moved the cursor: the pane starts (or extends) its hold."""
+
+    def _moved(self) -> None:
+        self.moved_at = time.monotonic()
+        self.post_message(self.Moved())
+
+    def action_cursor_up(self) -> None:
+        self._moved()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._moved()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self._moved()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self._moved()
+        super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        self._moved()
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        self._moved()
+        super().action_scroll_bottom()
 
 
 class DatabasePane(SourcePane):
@@ -34,36 +88,83 @@ class DatabasePane(SourcePane):
     DatabasePane .db-summary { height: auto; padding: 0 1; }
     DatabasePane .empty { height: 1; padding: 0 1; color: $text-muted; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "signal('cancel')", "cancel"),
+        Binding("K", "signal('terminate')", "terminate"),
+        Binding("space", "mark", "mark"),
+        Binding("i", "info", "info"),
+        Binding("y", "copy", "copy query", show=False),
+    ]
 
-    def __init__(self, states: Sequence[SourceState]) -> None:
+    class SignalWanted(Message):
+        """Cancel or terminate these sessions (after the operator confirms)."""
+
+        def __init__(self, signal: Signal, rows: Sequence[SessionRow]) -> None:
+            super().__init__()
+            self.signal = signal
+            self.rows = tuple(rows)
+
+    class SessionWanted(Message):
+        def __init__(self, row: SessionRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class InfoWanted(Message):
+        def __init__(self, database: str) -> None:
+            super().__init__()
+            self.database = database
+
+    def __init__(self, states: Sequence[SourceState], *, read_only: bool = False) -> None:
         super().__init__(3, "Database", id="database", states=states)
+        self.read_only = read_only
         self.show_db = len(self.states) > 1
         """Sessions get a ``db`` column only when there is more than one database."""
         self.lines = {name: Static(classes="db-summary") for name in self.states}
         self.summaries: dict[str, Text] = {}
+        self.rows: dict[str, SessionRow] = {}
+        """What the table shows, by row key."""
+        self.marked: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield from self.lines.values()
-        columns = (DB_COLUMN, *COLUMNS) if self.show_db else COLUMNS
-        yield KeyedTable(columns, id="database-table")
-        yield Static("no long or blocked queries", classes="empty", id="db-empty")
+        yield SessionTable((DB_COLUMN, *COLUMNS) if self.show_db else COLUMNS, id="database-table")
+        yield Static(
+            "no long, blocked or idle-in-transaction sessions", classes="empty", id="db-empty"
+        )
 
     @property
-    def focus_target(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
+    def focus_target(self) -> SessionTable:
+        return self.query_one(SessionTable)
+
+    # --- holding ---------------------------------------------------------------------
+    def selecting(self) -> bool:
+        """The operator moved the cursor lately."""
+        return time.monotonic() - self.focus_target.moved_at < HOLD_SECONDS
 
     def redraw(self) -> None:
-        rows: dict[str, tuple[str | Text, ...]] = {}
+        """Show the latest data, unless the operator is aiming: moving the cursor (said in
+        the subtitle) or answering a dialog (which covers the pane anyway)."""
+        selecting = self.selecting()
+        if not selecting and self.app.screen is self.screen:
+            self.show_data()
+        self.show_sources_state(note="⏸ refresh held while you select" if selecting else None)
+
+    def on_session_table_moved(self) -> None:
+        self.redraw()
+
+    def show_data(self) -> None:
+        rows: dict[str, SessionRow] = {}
         for name, state in self.states.items():
-            text = self.summary(state)
+            text = summary(state, self.palette, self.now, self.paused)
             if not same(self.summaries.get(name), text):
                 self.summaries[name] = text
                 self.line(name).update(text)
             if isinstance(state.sample, DatabaseSample):
-                rows.update(self.session_rows(state.name, state.sample))
-        self.focus_target.sync(rows)
+                rows.update((row.key, row) for row in session_rows(state.name, state.sample))
+        self.rows = rows
+        self.marked &= rows.keys()
+        self.focus_target.sync({key: self.cells(row) for key, row in rows.items()}, arranged=True)
         self.query_one("#db-empty").display = not rows
-        self.show_sources_state()
 
     def line(self, name: str) -> Static:
         """The summary line of a database, added if the database is new."""
@@ -73,66 +174,99 @@ class DatabasePane(SourcePane):
             self.mount(line, before=self.focus_target)
         return line
 
-    def summary(self, state: SourceState) -> Text:
-        palette = self.palette
-        sample = state.sample if isinstance(state.sample, DatabaseSample) else None
-        text = Text()
-        if sample is None and state.error is None:
-            text.append(f"{WAITING} {state.name}", palette.style("muted"))
-            text.append(" · waiting for first poll", palette.style("muted"))
-            return text
-        if state.error is not None:
-            marker = STALE if state.stale else "✖"
-            text.append(f"{marker} {state.name}", palette.style("critical"))
-            text.append(f" · {problem(state, self.now, self.paused)}", palette.style("critical"))
-            if sample is None:
-                return text
-            text.append("\n")
-        else:
-            text.append(f"✔ {state.name}", palette.style("ok"))
-            text.append(" · ")
-        conns = sample.connections
-        fraction = sample.pct_of_usable
-        level = "critical" if fraction >= 0.9 else "warning" if fraction >= 0.75 else "ok"
-        values = Text(style=palette.style("muted") if state.error is not None else "")
-        values.append(f"PG {sample.server_version} · ")
-        values.append(f"conns {conns.total}/{sample.usable_connections} ")
-        values.append(gauge(fraction, GAUGE_WIDTH), palette.style(level))
-        values.append(f" {fraction * 100:.0f}%\n")
-        values.append(f"active {conns.active} · idle {conns.idle} · ")
-        values.append(f"idle-in-tx {conns.idle_in_transaction} · ")
-        values.append(f"waiting {conns.waiting_on_lock}")
-        if conns.not_visible:
-            values.append(f" · {conns.not_visible} not visible", palette.style("warning"))
-        text.append_text(values)
-        return text
-
-    def session_rows(
-        self, database: str, sample: DatabaseSample
-    ) -> dict[str, tuple[str | Text, ...]]:
-        rows: dict[str, tuple[str | Text, ...]] = {}
-        for session in (*sample.blocked, *sample.long_queries):
-            key = f"{database}/{session.pid}/{session.backend_start!r}"
-            if key not in rows:
-                cells = self.session_cells(session)
-                rows[key] = (database, *cells) if self.show_db else cells
-        return rows
-
-    def session_cells(self, session: Session) -> tuple[str | Text, ...]:
-        palette = self.palette
-        if session.blocked_by:
-            blockers = ", ".join(
-                "prepared xact" if pid == 0 else str(pid) for pid in session.blocked_by
-            )
-            state: str | Text = Text(f"▲ blocked by {blockers}", palette.style("warning"))
-        else:
-            state = session.state or NO_DATA
-        return (
+    # --- cells -----------------------------------------------------------------------
+    def cells(self, row: SessionRow) -> tuple[str | Text, ...]:
+        session = row.session
+        age = session.state_age_s if (session.state or "").startswith("idle") else None
+        cells: tuple[str | Text, ...] = (
+            MARK if row.key in self.marked else " ",
             str(session.pid),
-            format_duration(session.duration_s),
-            state,
+            self.what(row),
+            _age(age if age is not None else session.duration_s),
+            _age(session.xact_age_s),
             session.user or NO_DATA,
-            session.application or NO_DATA,
+            single_line(session.query, QUERY_WIDTH) or NO_DATA,
             session.wait_event or NO_DATA,
-            single_line(session.query, QUERY_WIDTH),
+            session.application or NO_DATA,
+            session.client or NO_DATA,
         )
+        return (row.database, *cells) if self.show_db else cells
+
+    def what(self, row: SessionRow) -> Text:
+        palette = self.palette
+        if row.role == "root":
+            return Text(f"◆ blocks {row.waiters}", palette.style("critical"))
+        if row.role == "waiting":
+            return Text("  " * (row.depth - 1) + "└ waiting", palette.style("warning"))
+        if row.role == "long":
+            return Text("▲ long query", palette.style("warning"))
+        aborted = row.session.state == "idle in transaction (aborted)"
+        return Text("▲ aborted tx" if aborted else "▲ idle in tx", palette.style("warning"))
+
+    # --- keys ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "signal" and self.read_only)
+
+    @property
+    def highlighted(self) -> SessionRow | None:
+        key = self.focus_target.highlighted_key
+        return self.rows.get(key) if key is not None else None
+
+    def action_mark(self) -> None:
+        row = self.highlighted
+        if row is None:
+            return
+        self.marked ^= {row.key}
+        table = self.focus_target
+        table.update_cell(row.key, "mark", MARK if row.key in self.marked else " ")
+        table.action_cursor_down()
+
+    def action_signal(self, signal: Signal) -> None:
+        targets = [self.rows[key] for key in self.rows if key in self.marked]
+        if not targets and self.highlighted is not None:
+            targets = [self.highlighted]
+        if not targets:
+            self.notify("no session selected", severity="warning")
+            return
+        unseen = next((row for row in targets if not row.visible), None)
+        if unseen is not None:
+            pid = unseen.session.pid
+            why = (
+                "a prepared transaction: COMMIT or ROLLBACK PREPARED it"
+                if pid == 0
+                else ("this role cannot see that session")
+            )
+            self.notify(f"pid {pid} cannot be signalled ({why})", severity="error")
+            return
+        self.post_message(self.SignalWanted(signal, targets))
+
+    def action_copy(self) -> None:
+        row = self.highlighted
+        if row is None:
+            return
+        self.app.copy_to_clipboard(row.session.query)
+        self.notify(f"query of pid {row.session.pid} copied (OSC 52)", timeout=3)
+
+    def on_data_table_row_selected(self, event: SessionTable.RowSelected) -> None:
+        event.stop()
+        row = self.rows.get(event.row_key.value or "")
+        if row is not None:
+            self.post_message(self.SessionWanted(row))
+
+    def action_info(self) -> None:
+        row = self.highlighted
+        name = row.database if row is not None else next(iter(self.states), None)
+        if name is not None:
+            self.post_message(self.InfoWanted(name))
+
+    def signalled(self) -> None:
+        """After an action: marks are spent and the data may change at once."""
+        self.marked.clear()
+        self.focus_target.moved_at = 0.0
+        self.refresh_view()
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return NO_DATA
+    return f"{seconds:.0f}s" if seconds < 60 else format_duration(seconds)

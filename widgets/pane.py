@@ -110,8 +110,9 @@ class SourcePane(Pane):
             return self.palette.muted(WAITING)
         return Text(GLYPHS[status], style=self.palette.style(status))
 
-    def show_sources_state(self) -> None:
-        """Subtitle: the failing source in words (or how many fail), else a tally."""
+    def show_sources_state(self, note: str | None = None) -> None:
+        """Subtitle: the failing source in words (or how many fail), else a tally; ``note``
+        (muted) goes first."""
         palette = self.palette
         failing = [state for state in self.states.values() if state.error is not None]
         if len(failing) == 1:
@@ -127,6 +128,8 @@ class SourcePane(Pane):
             subtitle = palette.tally(
                 source_status(state) for state in self.states.values() if state.sample is not None
             )
+        if note:
+            subtitle = palette.muted(f"{note} · ").append_text(subtitle)
         self.show_problem(bool(failing), subtitle)
 
 

@@ -110,14 +110,20 @@ def _palette(colours: tuple[str, ...]) -> Palette:
     return Palette(colours)
 
 
-def problem(state: SourceState, now: float, paused: bool = False) -> str:
-    """``stale · connection refused · retry in 8s`` for a source whose last pass failed."""
+def problem(
+    state: SourceState, now: float, paused: bool = False, *, retrying: str = "retrying"
+) -> str:
+    """``stale · connection refused · retry in 8s`` for a source whose last pass failed.
+
+    ``retrying`` names the next attempt another way: a database is ``reconnecting in 8s``.
+    """
     parts = ["stale" if state.stale else "error", state.error or "failed"]
     if paused:
         parts.append("paused")
     elif state.next_poll_at is not None:
         wait = state.next_poll_at - now
-        parts.append(f"retry in {countdown(wait)}" if wait >= 0.5 else "retrying")
+        soon = "retry" if retrying == "retrying" else retrying
+        parts.append(f"{soon} in {countdown(wait)}" if wait >= 0.5 else retrying)
     return " · ".join(parts)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from widgets.status import same
@@ -26,6 +27,11 @@ class KeyedTable(DataTable[Any]):
     operator is aiming at never jumps under the cursor.
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "first row", show=False),
+        Binding("end", "scroll_bottom", "last row", show=False),
+    ]
+
     def __init__(
         self,
         columns: Sequence[ColumnSpec],
@@ -41,8 +47,14 @@ class KeyedTable(DataTable[Any]):
         for spec in self.specs:
             self.add_column(spec.label, key=spec.key, width=spec.width)
 
-    def sync(self, rows: Mapping[str, Sequence[Any]]) -> None:
-        """Make the table show ``rows``: row key -> one value per column."""
+    def sync(self, rows: Mapping[str, Sequence[Any]], *, arranged: bool = False) -> None:
+        """Make the table show ``rows``: row key -> one value per column.
+
+        ``arranged``: show the rows in the mapping's order (otherwise new rows are appended
+        and ``order`` applies). The highlighted row keeps the cursor while the table has
+        focus or is arranged, wherever it moves.
+        """
+        follow = self.highlighted_key if (self.has_focus or arranged) else None
         for key in [row_key.value for row_key in self.rows if row_key.value not in rows]:
             self.remove_row(key)
         for key, cells in rows.items():
@@ -52,8 +64,34 @@ class KeyedTable(DataTable[Any]):
                         self.update_cell(key, spec.key, value, update_width=spec.width is None)
             else:
                 self.add_row(*cells, key=key)
-        if not self.has_focus:
+        if arranged:
+            self.arrange(list(rows))
+        elif not self.has_focus:
             self.apply_order()
+        if follow is not None and follow in self.rows:
+            index = self.get_row_index(follow)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False)
+
+    @property
+    def highlighted_key(self) -> str | None:
+        """The key of the row under the cursor, if any."""
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def arrange(self, keys: Sequence[str]) -> None:
+        """Put the rows in the order of ``keys`` when they are not already.
+
+        ``DataTable.sort`` computes its key once per row, in the order rows were added, which
+        is the order of ``self.rows``: the n-th call ranks the n-th key.
+        """
+        current = [row.key.value for row in self.ordered_rows]
+        if current == list(keys):
+            return
+        position = {key: index for index, key in enumerate(keys)}
+        ranks = iter([position[row_key.value or ""] for row_key in self.rows])
+        self.sort(key=lambda _cells: next(ranks))
 
     def apply_order(self) -> None:
         """Sort the rows if (and only if) they are out of order."""

@@ -11,17 +11,22 @@ import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui.engine.actions import ActionRunner
+from tui.engine.actions import ActionRunner, Outcome
 from tui.engine.config import Config
 from tui.engine.events import AlertsUpdated, Listener
 from tui.engine.journal import Journal
 from tui.engine.rules import RuleEngine
 from tui.engine.runbooks.catalog import RunbookEntry, discover
-from tui.engine.samples import Alert
+from tui.engine.samples import Alert, Session
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources import Source
 from tui.engine.state import State
+
+if TYPE_CHECKING:
+    from tui.engine.pg_actions import BackendSignaller, Signal
+    from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement
 
 
 class Engine:
@@ -47,6 +52,7 @@ class Engine:
             clock=clock,
         )
         self._closers: list[Callable[[], object]] = []
+        self._signallers: dict[str, BackendSignaller] = {}
         self.scheduler = Scheduler(
             self._build_sources(), self.state, max_backoff=config.settings.max_backoff, clock=clock
         )
@@ -133,6 +139,35 @@ class Engine:
                 result = close()
                 if asyncio.iscoroutine(result):
                     await result
+
+    # --- databases ---------------------------------------------------------------------
+    async def signal_backend(self, database: str, signal: Signal, session: Session) -> Outcome:
+        """Cancel or terminate one session, confirmed by the caller; raises ActionRefused.
+
+        Each database gets its own action connection, opened on first use (never the poller's).
+        """
+        from tui.engine.pg_actions import BackendSignaller, signal_action
+
+        signaller = self._signallers.get(database)
+        if signaller is None:
+            db = next(db for db in self.config.databases if db.name == database)
+            timeout = float(db.timeout or self.config.settings.timeout)
+            signaller = self._signallers[database] = BackendSignaller(db.dsn, timeout)
+            self._closers.append(signaller.aclose)
+        action = signal_action(database, signal, session)
+        return await self.actions.run(
+            action, lambda: signaller.send(signal, session.pid, session.backend_start)
+        )
+
+    async def database_sizes(self, database: str) -> tuple[DatabaseSize, ...]:
+        """Sizes of every database on ``database``'s server, fetched now (not polled)."""
+        source = self.scheduler.sources[f"database:{database}"]
+        return await source.database_sizes()  # type: ignore[attr-defined,no-any-return]
+
+    async def top_statements(self, database: str) -> tuple[TopStatement, ...]:
+        """pg_stat_statements by total time, fetched now; raises ``Unavailable`` with why."""
+        source = self.scheduler.sources[f"database:{database}"]
+        return await source.top_statements()  # type: ignore[attr-defined,no-any-return]
 
     # --- controls ----------------------------------------------------------------------
     def refresh_now(self) -> None:

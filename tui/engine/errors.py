@@ -8,12 +8,17 @@ _URL_PASSWORD = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I
 )
 _KV_PASSWORD = re.compile(r"\b(password|passwd|pwd)\s*=\s*('[^']*'|\S+)", re.I)
+_SQL_PASSWORD = re.compile(
+    r"\b(password)(\s+)(?:E?'(?:[^']|'')*'?|\$(?P<tag>\w*)\$.*?(?:\$(?P=tag)\$|$))", re.I | re.S
+)
+"""``CREATE/ALTER ROLE ... PASSWORD 'secret'`` as pg_stat_activity shows it."""
 
 
 def redact(text: str) -> str:
-    """Mask passwords embedded in URLs and ``key=value`` DSNs."""
+    """Mask passwords embedded in URLs, ``key=value`` DSNs and SQL ``PASSWORD '...'``."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}=***", text)
+    text = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}=***", text)
+    return _SQL_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}'***'", text)
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:

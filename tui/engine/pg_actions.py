@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 import psycopg
 
-from tui.engine.sources.postgres import connect
+from tui.engine.actions import Action
+from tui.engine.samples import Session
+from tui.engine.sources.pg_connection import connect
 
 Signal = Literal["cancel", "terminate"]
 
@@ -69,3 +71,24 @@ class BackendSignaller:
     async def aclose(self) -> None:
         if self._conn is not None and not self._conn.closed:
             await self._conn.close()
+
+
+def signal_action(database: str, signal: Signal, session: Session) -> Action:
+    """The journaled, confirmed action of signalling one session."""
+    who = " · ".join(filter(None, (session.user, session.application, session.client)))
+    return Action(
+        kind=f"pg.{signal}",
+        target=f"database {database} pid {session.pid}",
+        summary=f"{signal} pid {session.pid} ({who or 'unknown'}): {session.query[:200]}",
+        details={
+            "database": database,
+            "pid": session.pid,
+            "backend_start": session.backend_start,
+            "user": session.user,
+            "application": session.application,
+            "client": session.client,
+            "state": session.state,
+            "query": session.query,
+        },
+        danger=signal == "terminate",
+    )

@@ -213,6 +213,9 @@ class DatabaseSample:
     standby_lag_bytes: float | None = None
     capabilities: Capabilities = Capabilities()
     custom_metrics: tuple[CustomMetric, ...] = ()
+    long_query_s: float = 300.0
+    """The thresholds the lists were drawn with (``long_query``, ``idle_in_transaction``)."""
+    idle_in_transaction_s: float = 60.0
 
     @property
     def pct_of_usable(self) -> float:

@@ -59,10 +59,13 @@ class ConsoleScreen(Screen[None]):
         sources = list(history.sources.values())
         health = HealthPane([state for state in sources if state.section == "check"], history)
         queues = QueuesPane([state for state in sources if state.section == "queue"], history)
-        database = DatabasePane([state for state in sources if state.section == "database"])
+        database = DatabasePane(
+            [state for state in sources if state.section == "database"], read_only=read_only
+        )
         self.alerts = AlertsPane()
         self.runbooks = RunbooksPane(runbooks)
         self.panes: list[Pane] = [health, queues, database, self.alerts, self.runbooks]
+        self.database = database
         self.by_section: dict[str, SourcePane] = {
             "check": health,
             "queue": queues,

@@ -24,6 +24,12 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("enter", "Runbooks: read the highlighted runbook full size"),
     ("/", "Health: filter by name or detail (enter keeps it)"),
     ("s", "Health: sort by status → name → latency → p95"),
+    ("enter", "Database: the highlighted session in full"),
+    ("c / K", "Database: cancel the query / terminate the session (asks first)"),
+    ("space", "Database: mark a session; c and K then act on all marked"),
+    ("y", "Database: copy the query text (OSC 52 clipboard)"),
+    ("i", "Database: connections by database/user/app/client, role, sizes"),
+    ("home / end", "first / last row of a table"),
     ("esc", "clear the filter, close a detail or a runbook, unzoom"),
     ("r", "refresh every source now (also while paused)"),
     ("p", "pause / resume polling"),
@@ -39,6 +45,8 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (f"{STALE} stale", "last poll failed; the last good data is shown"),
     (f"{WAITING} waiting", "not polled yet"),
     (FLAPPING, "a check going up and down; toasts wait until it settles"),
+    ("◆ blocks N", "a root blocker: N sessions wait behind it (└ waiting)"),
+    ("⏸ refresh held", "the Database pane holds still while you select"),
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui.engine.errors import redact
 from tui.engine.samples import Capabilities, Connections, DatabaseSample, Replica, Session
 
 MAX_SESSIONS = 50
@@ -159,7 +160,13 @@ def poll_params(long_query: float, idle_in_transaction: float) -> dict[str, Any]
 
 
 def build_sample(
-    name: str, at: float, row: tuple[Any, ...], capabilities: Capabilities
+    name: str,
+    at: float,
+    row: tuple[Any, ...],
+    capabilities: Capabilities,
+    *,
+    long_query: float = 300.0,
+    idle_in_transaction: float = 60.0,
 ) -> DatabaseSample:
     (
         version,
@@ -204,6 +211,8 @@ def build_sample(
         standby_lag_s=_number(standby_lag_s),
         standby_lag_bytes=_number(standby_lag_bytes),
         capabilities=capabilities,
+        long_query_s=long_query,
+        idle_in_transaction_s=idle_in_transaction,
     )
 
 
@@ -220,7 +229,7 @@ def session(item: dict[str, Any]) -> Session:
         xact_age_s=_number(item["xact_age_s"]),
         state_age_s=_number(item["state_age_s"]),
         wait_event=item["wait_event"],
-        query=item["query"] or "",
+        query=redact(item["query"] or ""),
         blocked_by=tuple(item["blocked_by"]),
         database=item["database"],
     )

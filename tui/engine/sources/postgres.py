@@ -75,7 +75,14 @@ class PostgresSource:
         at = time.time()
         started = time.monotonic()
         row = await self._fetch()
-        sample = build_sample(self.name, at, row, self.capabilities)
+        sample = build_sample(
+            self.name,
+            at,
+            row,
+            self.capabilities,
+            long_query=float(self.db.long_query),
+            idle_in_transaction=float(self.db.idle_in_transaction),
+        )
         if not self.custom_metrics.configured:
             return sample
         await self.custom_metrics.run_due(started + self.timeout - _MARGIN)
