@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from widgets.status import same
 
@@ -61,7 +64,9 @@ class KeyedTable(DataTable[Any]):
             if key in self.rows:
                 for spec, value in zip(self.specs, cells, strict=True):
                     if not same(self.get_cell(key, spec.key), value):
-                        self.update_cell(key, spec.key, value, update_width=spec.width is None)
+                        self.update_cell(
+                            key, spec.key, value, update_width=self._widens(spec, value)
+                        )
             else:
                 self.add_row(*cells, key=key)
         if arranged:
@@ -72,6 +77,18 @@ class KeyedTable(DataTable[Any]):
             index = self.get_row_index(follow)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
+
+    def _widens(self, spec: ColumnSpec, value: Any) -> bool:
+        """Whether a new value needs its auto-width column wider.
+
+        Columns grow, never shrink, on an update: shrinking makes DataTable measure every
+        cell of the column for every narrower value, which on a 2,000-row table turns one
+        refresh into seconds.
+        """
+        if spec.width is not None:
+            return False
+        width = cell_len(value.plain if isinstance(value, Text) else str(value))
+        return width > self.columns[ColumnKey(spec.key)].content_width
 
     @property
     def highlighted_key(self) -> str | None:

@@ -503,14 +503,18 @@ async def measure_bare_table(samples: list[list[Session]]) -> UiFigures:
 
 
 def _bare_row(session: Session) -> tuple[str, ...]:
+    """The pane's columns, as plain strings."""
     return (
+        " ",
         str(session.pid),
+        "long query",
         f"{session.duration_s:.0f}s",
-        session.state or "",
+        f"{session.xact_age_s:.0f}s",
         session.user or "",
-        session.application or "",
-        session.wait_event or "",
         session.query,
+        session.wait_event or "",
+        session.application or "",
+        session.client or "",
     )
 
 

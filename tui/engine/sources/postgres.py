@@ -93,7 +93,7 @@ class PostgresSource:
         try:
             async with asyncio.timeout(self.query_timeout + GRACE):
                 conn = await self._connection()
-                cursor = await conn.execute(POLL_SQL, params)
+                cursor = await conn.execute(POLL_SQL, params, prepare=True)
                 row = await cursor.fetchone()
         except TimeoutError:
             raise PollTimeout(f"timed out after {format_duration(self.query_timeout)}") from None
