@@ -18,6 +18,18 @@ import pytest
 from servers import HttpServer, SilentServer, TlsEndpoint, TlsLab, closed_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test (nor the ``watchdeck`` processes it starts) writes the user's state dir."""
+    old = os.environ.get("WATCHDECK_STATE_DIR")
+    os.environ["WATCHDECK_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if old is None:
+        os.environ.pop("WATCHDECK_STATE_DIR", None)
+    else:
+        os.environ["WATCHDECK_STATE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A running ``pgserver.PostgresServer``, or ``None`` when the DSN comes from the env."""

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+ENGINE = Path(__file__).parent.parent / "tui" / "engine"
 ENGINE_MODULES = [
     "tui.cli",
-    "tui.engine.config",
-    "tui.engine.engine",
-    "tui.engine.actions",
-    "tui.engine.journal",
-    "tui.engine.pg_actions",
-    "tui.engine.loader",
-    "tui.engine.paths",
-    "tui.engine.report",
-    "tui.engine.rules",
-    "tui.engine.scheduler",
-    "tui.engine.sources.http",
-    "tui.engine.sources.postgres",
-    "tui.engine.sources.redis_queues",
-    "tui.engine.runbooks.catalog",
+    *(
+        ".".join(path.relative_to(ENGINE.parent.parent).with_suffix("").parts)
+        for path in sorted(ENGINE.rglob("*.py"))
+        if path.name != "__init__.py"
+    ),
 ]
+"""Every module of the engine, found on disk: a new module is covered without listing it."""
+
+
+def test_every_engine_module_is_covered():
+    assert "tui.engine.pg_actions" in ENGINE_MODULES
+    assert len(ENGINE_MODULES) > 20
 
 
 def test_engine_modules_do_not_import_textual():
