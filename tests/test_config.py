@@ -88,7 +88,10 @@ def test_several_errors_are_reported_in_one_run():
     messages = [issue.message for issue in caught.value.issues]
     assert "did you mean `history`?" in messages[1]
     assert "did you mean `timeout`?" in messages[2]
-    assert messages[5] == "expected one of redis_list, got 'sqs'"
+    assert messages[5] == (
+        "expected one of redis_list, celery, rq, bullmq, sidekiq, redis_stream, rabbitmq, sql,"
+        " prometheus, got 'sqs'"
+    )
 
 
 def test_messages_are_single_lines_and_never_show_secrets():

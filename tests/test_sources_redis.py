@@ -7,12 +7,27 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from redis.asyncio import Redis
 
 from tui.engine.config import Queue, Settings
 from tui.engine.errors import describe
-from tui.engine.sources.redis_queues import RedisClients, RedisListSource, RedisUnavailable
+from tui.engine.sources.queue_shared import QueueSource
+from tui.engine.sources.redis_queues import (
+    RedisBatch,
+    RedisClients,
+    RedisUnavailable,
+    location,
+    redis_layout,
+)
 
 SETTINGS = Settings(interval=4.0, timeout=1.0)
+
+
+def list_source(queue: Queue, settings: Settings, client: Redis) -> QueueSource:
+    """A queue alone in its batch."""
+    batch = RedisBatch(client, location(queue.endpoint), interval=4.0, timeout=1.0)
+    batch.add(f"queue:{queue.name}", redis_layout(queue))
+    return QueueSource(queue, settings, batch.read)
 
 
 @pytest.fixture
@@ -25,7 +40,7 @@ async def clients() -> AsyncIterator[RedisClients]:
 async def test_depth_is_the_list_length(clients, redis_url):
     client = clients.get(redis_url)
     queue = Queue(name="emails", url=redis_url, queue="wd:test:emails")
-    source = RedisListSource(queue, SETTINGS, client)
+    source = list_source(queue, SETTINGS, client)
     assert (source.id, source.section, source.name) == ("queue:emails", "queue", "emails")
     assert (source.interval, source.timeout) == (4.0, 1.0)
     await client.delete(queue.key)
@@ -48,7 +63,7 @@ async def test_queue_key_defaults_to_the_name(clients, redis_url):
     await client.delete("wd-default")
     await client.lpush("wd-default", "a", "b")
     try:
-        source = RedisListSource(Queue(name="wd-default", url=redis_url), SETTINGS, client)
+        source = list_source(Queue(name="wd-default", url=redis_url), SETTINGS, client)
         assert (await source.poll()).depth == 2
     finally:
         await client.delete("wd-default")
@@ -67,7 +82,7 @@ async def test_one_client_per_url(redis_url):
 async def test_unreachable_redis_raises_a_clean_error(clients, refused_url):
     port = urlsplit(refused_url).port
     url = f"redis://:s3cretpw@127.0.0.1:{port}/0"
-    source = RedisListSource(Queue(name="gone", url=url), SETTINGS, clients.get(url))
+    source = list_source(Queue(name="gone", url=url), SETTINGS, clients.get(url))
     with pytest.raises(RedisUnavailable) as caught:
         await source.poll()
     assert describe(caught.value) == f"redis at 127.0.0.1:{port}: connection refused"
@@ -75,7 +90,7 @@ async def test_unreachable_redis_raises_a_clean_error(clients, refused_url):
 
 async def test_missing_socket_raises_a_clean_error(clients, tmp_path):
     url = f"unix://{tmp_path}/absent.sock?db=0"
-    source = RedisListSource(Queue(name="gone", url=url), SETTINGS, clients.get(url))
+    source = list_source(Queue(name="gone", url=url), SETTINGS, clients.get(url))
     with pytest.raises(RedisUnavailable) as caught:
         await source.poll()
     assert describe(caught.value) == f"redis at {tmp_path}/absent.sock: no such file or directory"

@@ -26,6 +26,12 @@ def _common(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
     parser.add_argument(
         "--state-dir", metavar="DIR", default=default, help="journal, alert history, progress"
     )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=default or "info",
+        help="of watchdeck.log in the state dir (default info)",
+    )
 
 
 def _console_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
@@ -90,15 +96,15 @@ def _load(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _engine(args: argparse.Namespace, config: Config, path: Path) -> Engine:
+    from tui.engine import logs
     from tui.engine.engine import Engine
     from tui.engine.paths import state_dir
 
-    return Engine(
-        config,
-        base_dir=path.resolve().parent,
-        read_only=getattr(args, "read_only", False),
-        state_dir=state_dir(args.state_dir),
-    )
+    directory = state_dir(args.state_dir)
+    logs.setup(directory, args.log_level)
+    read_only = getattr(args, "read_only", False)
+    logs.log("start", command=args.command or "console", config=str(path), read_only=read_only)
+    return Engine(config, base_dir=path.resolve().parent, read_only=read_only, state_dir=directory)
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -139,12 +145,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_failed(args, no_config_message())
 
     async def run() -> dict:
+        # The engine loads the alert state file and saves it on stop: `for` spans cron runs.
         try:
             alerts = await engine.check_once()
         finally:
             await engine.stop()
         sources = list(engine.state.sources.values())
-        return build_report(sources, alerts, engine.clock())
+        return build_report(sources, alerts, engine.clock(), engine.alert_warnings())
 
     report = asyncio.run(run())
     print(json.dumps(report, indent=2) if args.json else render_text(report))

@@ -8,11 +8,14 @@ its trace.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from tui.engine.errors import describe
 from tui.engine.journal import Journal, JournalError
+from tui.engine.logs import log
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +62,28 @@ class ActionRunner:
 
     async def run(self, action: Action, perform: Callable[[], Awaitable[str]]) -> Outcome:
         """Run a confirmed action. Raises ActionRefused when it must not run at all."""
+        trace = uuid.uuid4().hex[:12]
         if self.read_only:
+            log("action.refused", "info", action=action.kind, target=action.target, trace=trace)
             raise ActionRefused(f"read-only mode: {action.kind} on {action.target} not run")
         self._record("action.requested", action)
+        log("action.requested", "info", action=action.kind, target=action.target, trace=trace)
+        began = time.perf_counter()
         try:
             message = await perform()
         except Exception as exc:
             outcome = Outcome(ok=False, message=describe(exc))
         else:
             outcome = Outcome(ok=True, message=message)
+        log(
+            "action.done" if outcome.ok else "action.failed",
+            "info" if outcome.ok else "warning",
+            action=action.kind,
+            target=action.target,
+            trace=trace,
+            latency_ms=round((time.perf_counter() - began) * 1000, 1),
+            result=outcome.message,
+        )
         try:
             self._record(
                 "action.done" if outcome.ok else "action.failed",

@@ -109,6 +109,13 @@ def percent_state_change(states: Sequence[bool]) -> float:
     return weighted * 100.0 / slots
 
 
+def still_flapping(
+    flapping: bool, change: float, start: float = FLAP_START_PCT, stop: float = FLAP_STOP_PCT
+) -> bool:
+    """Nagios' hysteresis: flapping starts above ``start`` percent and stops below ``stop``."""
+    return change >= stop if flapping else change > start
+
+
 class CheckHistory:
     """The bounded results of one check and what must be remembered between them."""
 
@@ -126,8 +133,7 @@ class CheckHistory:
         self.consecutive_failures = 0 if up else self.consecutive_failures + 1
         self.results.append(CheckResult(at, up, latency_ms))
         newest = [result.up for result in islice(reversed(self.results), FLAP_RESULTS)]
-        change = percent_state_change(newest[::-1])
-        self.flapping = change >= FLAP_STOP_PCT if self.flapping else change > FLAP_START_PCT
+        self.flapping = still_flapping(self.flapping, percent_state_change(newest[::-1]))
 
     def stats(self, now: float, window: float) -> CheckStats:
         """Window metrics over the results newer than ``now - window``."""

@@ -14,17 +14,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.engine.actions import ActionRunner, Outcome
+from tui.engine.alert_book import AlertBook, AlertEvent
+from tui.engine.alert_state import FILENAME, AlertStore
 from tui.engine.config import Config
-from tui.engine.events import AlertsUpdated, Listener
+from tui.engine.events import AlertsUpdated, Event, Listener, SourceUpdated
 from tui.engine.journal import Journal
+from tui.engine.maintenance import ActiveWindow, active, compile_window
 from tui.engine.rules import RuleEngine
 from tui.engine.runbooks.catalog import RunbookEntry, discover
-from tui.engine.samples import Alert, Session
+from tui.engine.samples import Alert, AlertsSample, Session
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources import Source
 from tui.engine.state import State
 
+ALERT_SAVE_EVERY = 60.0
+"""Seconds between saves of the alert state when nothing but flapping counts changed."""
+
 if TYPE_CHECKING:
+    from tui.engine.alert_actions import AlertActions, SilenceOutcome
+    from tui.engine.alert_sources import AlertmanagerSource
     from tui.engine.pg_actions import BackendSignaller, Signal
     from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement
 
@@ -56,12 +64,12 @@ class Engine:
         self.scheduler = Scheduler(
             self._build_sources(), self.state, max_backoff=config.settings.max_backoff, clock=clock
         )
-        self.rules = RuleEngine(config.alerts.rules, self.state)
         journal = Journal(state_dir / "journal.jsonl") if state_dir else None
         self.actions = ActionRunner(journal, read_only=self.read_only)
         self.alerts: tuple[Alert, ...] = ()
         self.runbooks: list[RunbookEntry] = discover(self.runbook_paths())
         self._rules_task: asyncio.Task[None] | None = None
+        self._setup_alerts()
 
     # --- construction ------------------------------------------------------------------
     def runbook_paths(self) -> list[Path]:
@@ -88,14 +96,12 @@ class Engine:
 
             sources.extend(PostgresSource(db, settings) for db in self.config.databases)
         if self.config.queues:
-            from tui.engine.sources.redis_queues import RedisClients, RedisListSource
+            from tui.engine.sources.queue_sources import QueueSources
 
-            clients = RedisClients(timeout=settings.timeout)
-            self._closers.append(clients.aclose)
-            sources.extend(
-                RedisListSource(queue, settings, clients.get(queue.url))
-                for queue in self.config.queues
-            )
+            queues = QueueSources(self.config, self.state, lambda event: self.scheduler.emit(event))
+            self._closers.append(queues.aclose)
+            sources.extend(queues.sources)
+        sources.extend(self._build_alert_sources())
         return sources
 
     # --- listening ---------------------------------------------------------------------
@@ -108,9 +114,8 @@ class Engine:
     # --- running -----------------------------------------------------------------------
     def evaluate_rules(self) -> tuple[Alert, ...]:
         now = self.clock()
-        self.alerts = self.rules.evaluate(now)
-        self.scheduler.emit(AlertsUpdated(self.alerts, now))
-        return self.alerts
+        self.alert_book.set_internal(self.rules.evaluate(now))
+        return self._publish_alerts(now)
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -134,6 +139,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rules_task
         await self.scheduler.stop()
+        self.save_alert_state()
         for close in self._closers:
             with contextlib.suppress(Exception):
                 result = close()
@@ -182,3 +188,126 @@ class Engine:
     @property
     def paused(self) -> bool:
         return self.scheduler.paused
+
+    # --- alerts ------------------------------------------------------------------------
+    def _build_alert_sources(self) -> list[Source]:
+        self.alertmanagers: dict[str, AlertmanagerSource] = {}
+        if not self.config.alerts.sources:
+            return []
+        from tui.engine.alert_sources import AlertmanagerSource, alert_source
+
+        sources: list[Source] = [
+            alert_source(config, self.config.settings, self.base_dir)
+            for config in self.config.alerts.sources
+        ]
+        self.alertmanagers = {s.name: s for s in sources if isinstance(s, AlertmanagerSource)}
+        return sources
+
+    def _setup_alerts(self) -> None:
+        """Rules, maintenance windows and the alert book, restored from the state file."""
+        from tui.engine.alert_actions import AlertActions
+
+        alerts = self.config.alerts
+        self.rules = RuleEngine(
+            alerts.rules,
+            self.state,
+            retention=alerts.resolved_retention,
+            flapping=alerts.flapping,
+            max_gap=alerts.max_gap,
+        )
+        self.maintenance = [compile_window(window) for window in self.config.maintenance]
+        self.alert_book = AlertBook(retention=alerts.resolved_retention, windows=self.maintenance)
+        self.alert_store = AlertStore(self.state_dir / FILENAME) if self.state_dir else None
+        self.alert_actions: AlertActions = AlertActions(
+            self.actions,
+            self.alert_book,
+            self.alertmanagers,
+            clock=self.clock,
+            changed=lambda: self._publish_alerts(self.clock()),
+            refresh=self._refresh_source,
+        )
+        saved = self.alert_store.load() if self.alert_store else {}
+        self.rules.restore(saved.get("rules"))
+        self.alert_book.restore(saved, [source.name for source in alerts.sources])
+        now = self.clock()
+        self.alert_book.set_internal(self.rules.current(now))
+        self.alerts = self.alert_book.publish(now, record=False)
+        self._alerts_saved_at = now
+        self.scheduler.subscribe(self._alert_source_updated)
+
+    def _alert_source_updated(self, event: Event) -> None:
+        if isinstance(event, SourceUpdated) and event.state.section == "alertsource":
+            self._publish_alerts(self.clock())
+
+    def _publish_alerts(self, now: float) -> tuple[Alert, ...]:
+        """Merge the rules' alerts with the sources' last good polls, tell the listeners, and
+        save when something changed (or a minute passed: flapping counts)."""
+        for source in self.state.sources.values():
+            if source.section == "alertsource" and isinstance(source.sample, AlertsSample):
+                alerts = source.sample.alerts
+                self.alert_book.take_poll(source.name, alerts, source.sample.at, now)
+        self.alerts = self.alert_book.publish(now)
+        self.scheduler.emit(AlertsUpdated(self.alerts, now))
+        if self.alert_book.dirty or now - self._alerts_saved_at >= ALERT_SAVE_EVERY:
+            self.save_alert_state()
+        return self.alerts
+
+    def _refresh_source(self, source_id: str) -> None:
+        if self._rules_task is not None:  # running: poll it now rather than at its next turn
+            self.scheduler.refresh_now(source_id)
+
+    def save_alert_state(self) -> bool:
+        """Write rule states, external alerts, acknowledgements and history to the state file;
+        False when there is no state dir or it cannot be written (``alert_warnings`` says why)."""
+        if self.alert_store is None:
+            return False
+        now = self.clock()
+        self._alerts_saved_at = now
+        data = {"saved_at": now, "rules": self.rules.snapshot(), **self.alert_book.snapshot()}
+        return self.alert_store.save(data)
+
+    def alert_history(self, alert: Alert | None = None) -> list[AlertEvent]:
+        """State changes, oldest first (persisted across restarts); only ``alert``'s if given."""
+        return self.alert_book.events(alert)
+
+    def alert_warnings(self) -> list[str]:
+        """Problems worth telling the user that do not stop anything: rules naming a runbook
+        that is not under ``runbooks.paths``, a state file that cannot be read or written."""
+        names = {entry.name for entry in self.runbooks}
+        warnings = [
+            f"rule {rule.name}: no runbook named {rule.runbook!r} under runbooks.paths"
+            for rule in self.config.alerts.rules
+            if rule.runbook and rule.runbook not in names
+        ]
+        if self.alert_store is not None and self.alert_store.problem:
+            warnings.append(self.alert_store.problem)
+        return warnings
+
+    def runbook_for(self, alert: Alert) -> RunbookEntry | None:
+        """The local runbook an alert names (``runbook:`` or a ``runbook`` annotation)."""
+        return next((entry for entry in self.runbooks if entry.name == alert.runbook), None)
+
+    def maintenance_now(self) -> list[ActiveWindow]:
+        """The maintenance windows open now."""
+        return active(self.maintenance, self.clock())
+
+    async def acknowledge_alert(self, alert: Alert, comment: str = "") -> Outcome:
+        """Acknowledge locally (until it resolves); raises ActionRefused (read-only, journal)."""
+        return await self.alert_actions.acknowledge(alert, comment)
+
+    async def unacknowledge_alert(self, alert: Alert) -> Outcome:
+        return await self.alert_actions.unacknowledge(alert)
+
+    def can_silence(self, alert: Alert) -> bool:
+        """Whether ``alert`` comes from an Alertmanager (and the console is not read-only)."""
+        return not self.read_only and self.alert_actions.silencer(alert) is not None
+
+    async def silence_alert(self, alert: Alert, duration: float, comment: str) -> SilenceOutcome:
+        """Silence in the alert's Alertmanager for ``duration`` seconds, matching its labels;
+        the outcome carries the silence id. Raises ActionRefused, or ValueError when the alert
+        cannot be silenced."""
+        return await self.alert_actions.silence(alert, duration, comment)
+
+    async def expire_silence(self, source: str, silence_id: str) -> Outcome:
+        """Expire a silence (e.g. one of ``alert.silenced_by``) in the Alertmanager ``source``."""
+        return await self.alert_actions.expire_silence(source, silence_id)

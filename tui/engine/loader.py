@@ -22,7 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from tui.engine import units
-from tui.engine.config import Config
+from tui.engine.config import Config, LocalTime
 from tui.engine.errors import redact
 from tui.engine.units import Duration, Percent, parse_duration, parse_percent
 
@@ -115,6 +115,10 @@ def dec_hook(tp: type, value: object) -> object:
         return parse_duration(value)
     if tp is Percent:
         return parse_percent(value)
+    if tp is LocalTime:
+        if not isinstance(value, str):
+            raise ValueError(f'expected a time like "02:00" or 2025-03-01 22:00, got {value!r}')
+        return LocalTime(value)
     raise NotImplementedError(f"unsupported type {tp!r}")
 
 
@@ -135,6 +139,8 @@ class _Loading:
         self.issues: list[ConfigIssue] = []
         self.values: dict[KeyPath, tuple[int, int]] = {}
         self.keys: dict[KeyPath, tuple[int, int]] = {}
+        self.raw: dict[KeyPath, str] = {}
+        """Unquoted scalars YAML read as something other than text, as written (``02:00``)."""
         self._constructor = SafeConstructor()
         self._resolver = Resolver()
         self._budget = _MAX_NODES
@@ -244,6 +250,8 @@ class _Loading:
                 node = ScalarNode(tag, text, node.start_mark, node.end_mark)
             else:
                 return text
+        if node.style in (None, "") and node.tag != _STR_TAG:
+            self.raw[path] = node.value
         try:
             return self._constructor.construct_object(node)
         except yaml.YAMLError as exc:
@@ -285,6 +293,8 @@ class _Loading:
         """Validate ``value`` against ``tp``; returns it with null sections dropped."""
         if value is _UNSET:
             return value
+        if path in self.raw and LocalTime in (tp, *get_args(tp)):
+            value = self.raw[path]
         if _is_struct(tp):
             return self._struct(value, tp, path)
         origin = get_origin(tp)
@@ -355,6 +365,11 @@ class _Loading:
             for i, database in enumerate(databases):
                 if isinstance(database, dict):
                     self._database_metrics(database.get("metrics"), ("databases", i, "metrics"))
+        queues = data.get("queues")
+        if isinstance(queues, list):
+            for i, queue in enumerate(queues):
+                if isinstance(queue, dict):
+                    self._queue(queue, ("queues", i), databases)
         alerts = data.get("alerts")
         if isinstance(alerts, dict):
             self._unique_names(alerts.get("rules"), ("alerts", "rules"))
@@ -364,8 +379,10 @@ class _Loading:
                 if isinstance(check, dict):
                     self._check(check, ("checks", i))
                     self._expect(check, ("checks", i))
-        if isinstance(alerts, dict) and isinstance(alerts.get("rules"), list):
-            self._rules(alerts["rules"], data)
+                    self._check_metrics(check, ("checks", i))
+        if isinstance(alerts, dict):
+            self._alerts(alerts, data)
+        self._maintenance(data.get("maintenance"))
 
     def _unique_names(self, items: object, path: KeyPath) -> None:
         if not isinstance(items, list):
@@ -408,6 +425,66 @@ class _Loading:
             sql = metric.get("sql")
             if isinstance(sql, str) and not sql.strip():
                 self.issue((*path, j, "sql"), "empty query: a metric is a SELECT of one value")
+
+    def _queue(self, queue: dict[str, object], path: KeyPath, databases: object) -> None:
+        """Keys that belong to another kind, what a kind needs, URLs and thresholds."""
+        kind = queue.get("kind", "redis_list")
+        if not isinstance(kind, str) or kind not in _QUEUE_KIND_KEYS:
+            return
+        for key, kinds in _QUEUE_KEYS.items():
+            if key in queue and kind not in kinds:
+                users = ", ".join(sorted(kinds))
+                self.issue(
+                    (*path, key), f"{key} applies to {users} queues, not {kind}", at_key=True
+                )
+        for key in _QUEUE_KIND_KEYS[kind]:
+            if queue.get(key) in (None, ""):
+                self.issue(path, f'a {kind} queue needs "{key}"')
+        if queue.get("discover") is True and queue.get("queue") is not None:
+            self.issue((*path, "queue"), "discover: true watches every queue; leave queue out")
+        if queue.get("exclude") and queue.get("discover") is not True:
+            self.issue((*path, "exclude"), "exclude applies with discover: true")
+        url = queue.get("url")
+        schemes = ("http://", "https://") if kind in ("rabbitmq", "prometheus") else _REDIS_SCHEMES
+        if isinstance(url, str) and not url.startswith(schemes):
+            wanted = " or ".join(schemes)
+            self.issue((*path, "url"), f"expected a {wanted} URL, got {redact(url)!r}")
+        database = queue.get("database")
+        if isinstance(database, str) and kind == "sql":
+            names = (
+                [d.get("name") for d in databases if isinstance(d, dict)]
+                if isinstance(databases, list)
+                else []
+            )
+            if database not in names:
+                hint = _suggest(database, [n for n in names if isinstance(n, str)])
+                self.issue((*path, "database"), f"no databases entry named {database!r}{hint}")
+        steps = queue.get("priority_steps")
+        if isinstance(steps, list) and (not steps or len(set(map(str, steps))) != len(steps)):
+            self.issue(
+                (*path, "priority_steps"), "expected distinct priority steps, e.g. [0, 3, 6, 9]"
+            )
+        queries = queue.get("queries")
+        for field in queries if isinstance(queries, dict) else ():
+            if field not in _PROMETHEUS_FIELDS:
+                hint = _suggest(str(field), _PROMETHEUS_FIELDS)
+                known = "" if hint else f"; known: {', '.join(_PROMETHEUS_FIELDS)}"
+                self.issue(
+                    (*path, "queries", field), f"unknown field {field!r}{hint}{known}", at_key=True
+                )
+        for warn, crit in (
+            ("warn_depth", "crit_depth"),
+            ("warn_age", "crit_age"),
+            ("warn_failed", "crit_failed"),
+        ):
+            low, high = queue.get(warn), queue.get(crit)
+            try:
+                lower = float(parse_duration(low)) if "age" in warn else low
+                upper = float(parse_duration(high)) if "age" in crit else high
+            except ValueError:
+                continue
+            if isinstance(lower, int | float) and isinstance(upper, int | float) and lower > upper:
+                self.issue((*path, warn), f"{warn} ({low}) is above {crit} ({high})")
 
     def _check(self, check: dict[str, object], path: KeyPath) -> None:
         kind = check.get("kind", "http")
@@ -462,23 +539,148 @@ class _Loading:
                 if problem:
                     self.issue((*path, "expect", j), problem)
 
-    def _rules(self, rules: list[object], data: dict[str, object]) -> None:
-        if not rules:
+    def _check_metrics(self, check: dict[str, object], path: KeyPath) -> None:
+        """``metrics:`` names become rule paths ``check.NAME.KEY``; values are JSON paths."""
+        metrics = check.get("metrics")
+        if not isinstance(metrics, dict) or not metrics:
             return
-        from tui.engine.rules import parse_condition
+        if check.get("kind", "http") != "http":
+            self.issue((*path, "metrics"), "metrics are read from a JSON body: http checks only")
+            return
+        from tui.engine.samples import METRICS
+        from tui.engine.sources.http import json_metric
+
+        for name, json_path in metrics.items():
+            if not _IDENTIFIER.match(name):
+                self.issue(
+                    (*path, "metrics", name),
+                    f"invalid metric name {name!r}: use letters, digits, _ and -, starting with"
+                    " a letter or _ (rules write it as check.CHECK.NAME)",
+                    at_key=True,
+                )
+            elif name in METRICS["check"]:
+                self.issue(
+                    (*path, "metrics", name),
+                    f"{name!r} is a built-in check metric: give this one another name",
+                    at_key=True,
+                )
+            if isinstance(json_path, str):
+                try:
+                    json_metric(json_path)
+                except ValueError as exc:
+                    self.issue((*path, "metrics", name), str(exc))
+
+    def _alerts(self, alerts: dict[str, object], data: dict[str, object]) -> None:
+        self._unique_names(alerts.get("rules"), ("alerts", "rules"))
+        if isinstance(alerts.get("rules"), list):
+            self._rules(alerts["rules"], data)
+        sources = alerts.get("sources")
+        if isinstance(sources, list):
+            self._unique_names(sources, ("alerts", "sources"))
+            for i, source in enumerate(sources):
+                if isinstance(source, dict):
+                    self._alert_source(source, ("alerts", "sources", i))
+        flapping = alerts.get("flapping")
+        if isinstance(flapping, dict):
+            try:
+                high = float(parse_percent(flapping.get("high", 0.5)))
+                low = float(parse_percent(flapping.get("low", 0.25)))
+            except ValueError:
+                return  # reported by the type check
+            if not 0 < low < high <= 1:
+                self.issue(
+                    ("alerts", "flapping"),
+                    f"need 0% < low < high <= 100%, got low {low:.0%} and high {high:.0%}",
+                )
+
+    def _rules(self, rules: list[object], data: dict[str, object]) -> None:
+        from tui.engine.rules import parse_when
+        from tui.engine.templates import problem
 
         for i, rule in enumerate(rules):
-            when = rule.get("when") if isinstance(rule, dict) else None
-            if not isinstance(when, str):
+            if not isinstance(rule, dict):
                 continue
+            path: KeyPath = ("alerts", "rules", i)
+            when = rule.get("when")
+            if isinstance(when, str):
+                try:
+                    condition = parse_when(when)
+                except ValueError as exc:
+                    self.issue((*path, "when"), str(exc))
+                else:
+                    for metric in condition.metrics:
+                        unknown = _unknown_metric(metric, data)
+                        if unknown:
+                            self.issue((*path, "when"), unknown)
+            labels = rule.get("labels")
+            labels = {k: str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+            for reserved in ("alertname", "severity"):
+                if reserved in labels:
+                    self.issue(
+                        (*path, "labels", reserved),
+                        f"`{reserved}` is set from the rule's "
+                        f"{'name' if reserved == 'alertname' else 'severity'}",
+                        at_key=True,
+                    )
+            known = {**labels, "alertname": "", "severity": ""}
+            annotations = rule.get("annotations")
+            templated: list[KeyPath] = [(*path, "summary"), (*path, "description")]
+            if isinstance(annotations, dict):
+                for key in annotations:
+                    if key in ("summary", "description", "runbook", "runbook_url"):
+                        self.issue(
+                            (*path, "annotations", key),
+                            f"write `{key}:` on the rule itself, not under annotations",
+                            at_key=True,
+                        )
+                    templated.append((*path, "annotations", key))
+            for key_path in templated:
+                text = _get(data, key_path)
+                wrong = isinstance(text, str) and problem(text, known)
+                if wrong:
+                    self.issue(key_path, wrong)
+            url = rule.get("runbook_url")
+            if isinstance(url, str) and not re.match(r"^https?://\S+$", url):
+                self.issue(
+                    (*path, "runbook_url"), f"expected an http:// or https:// URL, got {url!r}"
+                )
+            runbook = rule.get("runbook")
+            if isinstance(runbook, str) and re.match(r"^[a-z]+://", runbook):
+                self.issue(
+                    (*path, "runbook"), "a URL goes in runbook_url; runbook names a file stem"
+                )
+
+    def _alert_source(self, source: dict[str, object], path: KeyPath) -> None:
+        from tui.engine.rules import SOURCE
+
+        if source.get("name") == SOURCE:
+            self.issue((*path, "name"), f'"{SOURCE}" is the name of the rules\' own alerts')
+        url = source.get("url")
+        if isinstance(url, str) and not re.match(r"^https?://[^/\s]", url):
+            self.issue((*path, "url"), f"expected an http:// or https:// URL, got {url!r}")
+        if source.get("password") is not None and source.get("username") is None:
+            self.issue((*path, "password"), 'a password needs "username" (basic auth)')
+        if source.get("bearer_token") is not None and source.get("username") is not None:
+            self.issue((*path, "bearer_token"), "use either basic auth or a bearer token")
+        if source.get("ca_file") is not None and source.get("verify_tls") is False:
+            self.issue((*path, "ca_file"), "ca_file is used to verify TLS, but verify_tls is false")
+
+    def _maintenance(self, windows: object) -> None:
+        if not isinstance(windows, list):
+            return
+        from tui.engine.config import Maintenance
+        from tui.engine.maintenance import WindowError, compile_window
+
+        self._unique_names(windows, ("maintenance",))
+        for i, window in enumerate(windows):
             try:
-                condition = parse_condition(when)
-            except ValueError as exc:
-                self.issue(("alerts", "rules", i, "when"), str(exc))
-                continue
-            problem = _unknown_metric(condition.metric, data)
-            if problem:
-                self.issue(("alerts", "rules", i, "when"), problem)
+                config = msgspec.convert(window, Maintenance, dec_hook=dec_hook)
+            except (msgspec.ValidationError, ValueError):
+                continue  # the type check reported it
+            try:
+                compile_window(config)
+            except WindowError as exc:
+                self.issue(("maintenance", i, exc.key), str(exc))
 
     def convert(self, data: object) -> Config:
         try:
@@ -598,6 +800,8 @@ def _schema_hook(tp: type) -> dict[str, object]:
             "anyOf": [{"type": "number"}, {"type": "string", "pattern": units._PERCENT.pattern}],
             "description": "a fraction, or a percentage like 5%",
         }
+    if tp is LocalTime:
+        return {"type": "string", "description": 'a time like "02:00" or 2025-03-01 22:00'}
     raise NotImplementedError(f"no JSON Schema for {tp!r}")
 
 
@@ -643,30 +847,93 @@ def _unknown_metric(metric: str, data: dict[str, object]) -> str | None:
         for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     ]
-    if name not in names:
+    if name not in names and not (section == "queue" and _discovered(items, name)):
         hint = _suggest(name, names)
         known = f"; configured: {', '.join(names)}" if names and not hint else ""
         return f"{metric}: no {_RULE_SECTIONS[section]} entry named {name!r}{hint}{known}"
-    known = (
-        [*METRICS[section], *_custom_metrics(items, name)] if section == "db" else METRICS[section]
-    )
+    known = [*METRICS[section], *_custom_metrics(items, name, section)]
     if leaf not in known:
         hint = _suggest(leaf, known)
         return f"{metric}: unknown metric {leaf!r}{hint}; known: {', '.join(known)}"
     return None
 
 
-def _custom_metrics(databases: object, name: str) -> list[str]:
-    """The custom metric names of the database called ``name``."""
-    for item in databases if isinstance(databases, list) else []:
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_DISCOVERABLE = frozenset({"rq", "sidekiq", "bullmq", "celery", "rabbitmq"})
+_QUEUE_KEYS: dict[str, frozenset[str]] = {
+    "url": frozenset(
+        {
+            "redis_list",
+            "celery",
+            "rq",
+            "bullmq",
+            "sidekiq",
+            "redis_stream",
+            "rabbitmq",
+            "prometheus",
+        }
+    ),
+    "discover": _DISCOVERABLE,
+    "exclude": _DISCOVERABLE,
+    "prefix": frozenset({"rq", "bullmq", "sidekiq", "celery"}),
+    "priority_steps": frozenset({"celery"}),
+    "sep": frozenset({"celery"}),
+    "group": frozenset({"redis_stream"}),
+    "vhost": frozenset({"rabbitmq"}),
+    "database": frozenset({"sql"}),
+    "sql": frozenset({"sql"}),
+    "query": frozenset({"prometheus"}),
+    "queries": frozenset({"prometheus"}),
+}
+"""Queue keys that only some kinds use."""
+_QUEUE_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "redis_list": (),
+    "celery": (),
+    "rq": (),
+    "bullmq": (),
+    "sidekiq": (),
+    "redis_stream": (),
+    "rabbitmq": (),
+    "sql": ("database", "sql"),
+    "prometheus": ("query",),
+}
+"""Keys each queue kind needs."""
+_PROMETHEUS_FIELDS = ("active", "failed", "delayed", "oldest_age_s", "workers")
+
+
+def _discovered(queues: object, name: str) -> bool:
+    """``NAME/QUEUE`` is a queue the ``discover: true`` entry NAME may find."""
+    entry, slash, queue = name.partition("/")
+    return bool(slash and queue) and any(
+        isinstance(item, dict) and item.get("name") == entry and item.get("discover") is True
+        for item in (queues if isinstance(queues, list) else [])
+    )
+
+
+def _custom_metrics(items: object, name: str, section: str) -> list[str]:
+    """The custom metric names of the database (SQL metrics) or check (JSON metrics) ``name``."""
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("name") == name:
             metrics = item.get("metrics")
-            return [
-                metric["name"]
-                for metric in (metrics if isinstance(metrics, list) else [])
-                if isinstance(metric, dict) and isinstance(metric.get("name"), str)
-            ]
+            if section == "check":
+                return list(metrics) if isinstance(metrics, dict) else []
+            if section == "db":
+                return [
+                    metric["name"]
+                    for metric in (metrics if isinstance(metrics, list) else [])
+                    if isinstance(metric, dict) and isinstance(metric.get("name"), str)
+                ]
     return []
+
+
+def _get(data: object, path: KeyPath) -> object:
+    """The value at ``path`` in the loaded data, or ``None``."""
+    for part in path:
+        if isinstance(part, int):
+            data = data[part] if isinstance(data, list) and part < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:

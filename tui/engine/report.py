@@ -8,6 +8,7 @@ from typing import Any
 from tui.engine.derived import CheckStats
 from tui.engine.samples import (
     Alert,
+    AlertsSample,
     CheckSample,
     DatabaseSample,
     QueueSample,
@@ -16,6 +17,7 @@ from tui.engine.samples import (
     worst,
 )
 from tui.engine.state import SourceState
+from tui.engine.units import format_duration
 
 EXIT_CODES: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
@@ -35,7 +37,7 @@ def source_status(state: SourceState) -> Status:
         return "critical"
     if state.sample is None:
         return "unknown"
-    if isinstance(state.sample, CheckSample):
+    if isinstance(state.sample, CheckSample | QueueSample):
         return state.sample.status
     return "ok"
 
@@ -148,16 +150,50 @@ def _database(state: SourceState) -> dict[str, Any]:
     }
 
 
+QUEUE_FIELDS = ("depth", "active", "failed", "delayed", "workers")
+
+
 def _queue(state: SourceState) -> dict[str, Any]:
+    """The contract's fields, then the rates, ETA and what the system's own counts say.
+
+    Rates are per minute; ``eta_s`` is null unless the queue drains (0 when empty); fields
+    in ``shared`` are counted across all the system's queues, not for this one alone.
+    """
     sample = state.sample if isinstance(state.sample, QueueSample) and not state.error else None
-    fields = ("depth", "active", "failed", "delayed", "oldest_age_s", "workers")
     return {
         "name": state.name,
         "kind": state.kind,
         "status": source_status(state),
-        **{field: getattr(sample, field) if sample else None for field in fields},
+        **{field: getattr(sample, field) if sample else None for field in QUEUE_FIELDS},
+        "oldest_age_s": _round(sample.oldest_age_s) if sample else None,
         "error": state.error,
+        "rate_in": _round(sample.rate_in, 2) if sample else None,
+        "rate_out": _round(sample.rate_out, 2) if sample else None,
+        "rate_net": _round(sample.rate_net, 2) if sample else None,
+        "eta_s": _round(sample.eta_s) if sample else None,
+        "trend": sample.trend if sample else None,
+        "paused": sample.paused if sample else None,
+        "reasons": list(sample.reasons) if sample else [],
+        "shared": list(sample.shared) if sample else [],
+        "breakdown": dict(sample.breakdown) if sample else {},
+        "notes": list(sample.notes) if sample else [],
+        "queue": sample.queue if sample else None,
+        "discovered_by": sample.parent if sample else None,
     }
+
+
+def _queue_detail(queue: dict[str, Any]) -> str:
+    """One line for the text report: the error, or depth with what else is known."""
+    if queue["error"]:
+        return str(queue["error"])
+    parts = [f"depth {queue['depth']}"]
+    if queue["oldest_age_s"] is not None:
+        parts.append(f"oldest {format_duration(queue['oldest_age_s'])}")
+    if queue["workers"] is not None:
+        parts.append(f"{queue['workers']} workers")
+    if queue["rate_net"] is not None:
+        parts.append(f"{queue['rate_net']:+.1f}/min")
+    return "; ".join([", ".join(parts), *queue["reasons"]])
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
@@ -171,6 +207,32 @@ def _alert(alert: Alert) -> dict[str, Any]:
         "labels": dict(alert.labels),
         "runbook": alert.runbook,
         "value": alert.value,
+        "active_since": iso(alert.active_since),
+        "description": alert.description,
+        "annotations": dict(alert.annotations),
+        "runbook_url": alert.runbook_url,
+        "generator_url": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+        "suppressed": alert.suppressed,
+        "maintenance": list(alert.maintenance),
+        "silenced_by": list(alert.silenced_by),
+        "inhibited_by": list(alert.inhibited_by),
+        "muted_by": list(alert.muted_by),
+        "acknowledged": alert.acknowledged,
+        "acknowledged_by": alert.acknowledged_by,
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "flapping": alert.flapping,
+    }
+
+
+def _alert_source(state: SourceState) -> dict[str, Any]:
+    sample = state.sample if isinstance(state.sample, AlertsSample) else None
+    return {
+        "name": state.name,
+        "kind": state.kind,
+        "status": source_status(state),
+        "alerts": len(sample.alerts) if sample and not state.error else None,
+        "error": state.error,
     }
 
 
@@ -181,14 +243,29 @@ def alert_status(state: str, severity: str) -> Status:
     return "critical" if severity == "critical" else "warning"
 
 
+def counted_status(alert: Alert) -> Status:
+    """What an alert adds to the overall status. A suppressed one (maintenance window,
+    silenced, inhibited or muted) notifies nobody and adds nothing; an acknowledged one still
+    counts: somebody is on it, but it is not fixed."""
+    return "ok" if alert.suppressed else alert_status(alert.state, alert.severity)
+
+
 def build_report(
-    sources: list[SourceState], alerts: tuple[Alert, ...], checked_at: float
+    sources: list[SourceState],
+    alerts: tuple[Alert, ...],
+    checked_at: float,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    by_section = {"check": [], "database": [], "queue": []}  # type: dict[str, list[SourceState]]
+    by_section: dict[str, list[SourceState]] = {
+        "check": [],
+        "database": [],
+        "queue": [],
+        "alertsource": [],
+    }
     for state in sources:
         by_section[state.section].append(state)
     statuses: list[Status] = [source_status(state) for state in sources]
-    statuses += [alert_status(alert.state, alert.severity) for alert in alerts]
+    statuses += [counted_status(alert) for alert in alerts]
     return {
         "status": worst(statuses),
         "checked_at": iso(checked_at),
@@ -196,6 +273,8 @@ def build_report(
         "databases": [_database(state) for state in by_section["database"]],
         "queues": [_queue(state) for state in by_section["queue"]],
         "alerts": [_alert(alert) for alert in alerts],
+        "alert_sources": [_alert_source(state) for state in by_section["alertsource"]],
+        "warnings": list(warnings or []),
     }
 
 
@@ -206,6 +285,7 @@ GLYPHS = {
     "unknown": "?",
     "pending": "◔",
     "resolved": "↺",
+    "suppressed": "◌",
 }
 
 
@@ -231,9 +311,26 @@ def render_text(report: dict[str, Any]) -> str:
         )
         row(db["status"], "db", db["name"], detail)
     for queue in report["queues"]:
-        row(queue["status"], "queue", queue["name"], queue["error"] or f"depth {queue['depth']}")
+        row(queue["status"], "queue", queue["name"], _queue_detail(queue))
+    for source in report["alert_sources"]:
+        detail = source["error"] or f"{source['alerts']} alerts"
+        row(source["status"], "source", source["name"], detail)
     for alert in report["alerts"]:
         firing = alert["state"] == "firing"
         status = alert_status(alert["state"], alert["severity"]) if firing else alert["state"]
-        row(status, "alert", alert["name"], f"{alert['severity']}: {alert['summary']}")
+        marks = [
+            *(["suppressed"] if alert["suppressed"] else []),
+            *([f"acknowledged by {alert['acknowledged_by']}"] if alert["acknowledged"] else []),
+            *(["flapping"] if alert["flapping"] else []),
+        ]
+        detail = f"{alert['severity']}: {alert['summary']}"
+        if alert["source"] != "watchdeck":
+            detail = f"[{alert['source']}] {detail}"
+        row(
+            "suppressed" if alert["suppressed"] and firing else status,
+            "alert",
+            alert["name"],
+            detail + (f" ({', '.join(marks)})" if marks else ""),
+        )
+    lines.extend(f"  warning: {warning}" for warning in report["warnings"])
     return "\n".join(lines)

@@ -70,6 +70,9 @@ class CheckSample:
     """Bytes of body read (at most the cap)."""
     body_truncated: bool = False
     cert_chain: tuple[CertInfo, ...] = ()
+    json_metrics: tuple[tuple[str, float | None], ...] = ()
+    """The check's ``metrics:`` read from the JSON body (``None`` when not there or not a
+    number)."""
 
     def metrics(self) -> dict[str, float | None]:
         return {
@@ -77,6 +80,7 @@ class CheckSample:
             "latency_ms": self.latency_ms,
             "http_status": float(self.http_status) if self.http_status is not None else None,
             "cert_days_left": self.cert_days_left,
+            **dict(self.json_metrics),
         }
 
 
@@ -264,8 +268,31 @@ class DatabaseSample:
         return tuple(roots)
 
 
+QueueTrend = Literal["empty", "draining", "steady", "growing"]
+QUEUE_METRICS = (
+    "depth",
+    "active",
+    "failed",
+    "delayed",
+    "oldest_age_s",
+    "workers",
+    "rate_in",
+    "rate_out",
+    "rate_net",
+    "eta_s",
+)
+"""Metric names rules use under ``queue.NAME.`` (rates are per minute, ages in seconds)."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSample:
+    """One read of a queue. ``None`` is "this system does not record it", never zero.
+
+    ``depth`` is ready work only: delayed or scheduled jobs are ``delayed``, jobs being
+    worked on are ``active``. The rates and ETA are derived from this queue's earlier reads
+    (``tui.engine.queues_derived``).
+    """
+
     name: str
     kind: str
     at: float
@@ -274,20 +301,42 @@ class QueueSample:
     failed: int | None = None
     delayed: int | None = None
     oldest_age_s: float | None = None
+    """Age of the oldest ready job, where the system records when it was enqueued."""
     workers: int | None = None
+    """Live workers or consumers serving the queue."""
+    status: Status = "ok"
+    """From the queue's thresholds (``warn_depth``, ``crit_age``, ``min_workers``...)."""
+    reasons: tuple[str, ...] = ()
+    """The thresholds crossed, e.g. ``depth 1200 >= 1000``."""
+    paused: bool | None = None
+    rate_in: float | None = None
+    """Jobs arriving per minute, where a counter or the broker records it."""
+    rate_out: float | None = None
+    """Jobs leaving per minute (finished or delivered), where recorded."""
+    rate_net: float | None = None
+    """Depth change per minute over the window: ``rate_in - rate_out`` as depth alone shows it."""
+    eta_s: float | None = None
+    """Seconds until empty at the current drain rate; ``None`` unless draining (or empty: 0)."""
+    trend: QueueTrend | None = None
+    """``None`` until two reads span some time."""
+    breakdown: tuple[tuple[str, float | None], ...] = ()
+    """The system's own counts behind the fields (priority lists, retry/dead sets...)."""
+    shared: tuple[str, ...] = ()
+    """Fields the system counts across all its queues, not for this queue alone (Sidekiq's
+    retry, dead and schedule sets; Celery's unacked index): shown marked, never divided up."""
+    notes: tuple[str, ...] = ()
+    """What is unknown and why, one sentence each (e.g. ``lag needs Redis 7``)."""
+    queue: str | None = None
+    """The queue system's own name for it."""
+    parent: str | None = None
+    """For a discovered queue, the name of the ``discover: true`` entry that found it."""
 
     def metrics(self) -> dict[str, float | None]:
-        def num(value: float | None) -> float | None:
-            return float(value) if value is not None else None
+        return {name: _number(getattr(self, name)) for name in QUEUE_METRICS}
 
-        return {
-            "depth": num(self.depth),
-            "active": num(self.active),
-            "failed": num(self.failed),
-            "delayed": num(self.delayed),
-            "oldest_age_s": num(self.oldest_age_s),
-            "workers": num(self.workers),
-        }
+
+def _number(value: float | None) -> float | None:
+    return float(value) if value is not None else None
 
 
 Sample = CheckSample | DatabaseSample | QueueSample
@@ -303,24 +352,72 @@ METRICS: dict[str, tuple[str, ...]] = {
         "long_queries",
         "blocked",
     ),
-    "queue": ("depth", "active", "failed", "delayed", "oldest_age_s", "workers"),
+    "queue": QUEUE_METRICS,
 }
 """Metric names alert rules may use, by section of the metric path (``queue.NAME.depth``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """An alert as the Alerts pane and ``check --json`` show it."""
+    """An alert as the Alerts pane and ``check --json`` show it: from a rule or a source."""
 
     name: str
     source: str
+    """``watchdeck`` for the rules, else the alert source's name."""
     state: Literal["pending", "firing", "resolved"]
     severity: str
+    """``info``, ``warning`` or ``critical`` (an external alert's label, normalised)."""
     since: float
     """When the alert entered its current state (epoch seconds)."""
     summary: str
     labels: dict[str, str] = field(default_factory=dict)
     runbook: str | None = None
+    """A local runbook's file stem, else the runbook URL."""
     value: float | None = None
     active_since: float | None = None
-    """When the condition first became true (start of pending)."""
+    """When the condition first became true (start of pending; ``startsAt`` for Alertmanager)."""
+    source_kind: Literal["rule", "alertmanager", "prometheus"] = "rule"
+    fingerprint: str = ""
+    """Stable identity of the alert within its source (Alertmanager's own when it has one)."""
+    description: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    runbook_url: str | None = None
+    generator_url: str | None = None
+    """Where the alert comes from (Prometheus' graph link), for an external alert."""
+    suppressed: bool = False
+    """Notifies nobody: inside a maintenance window, or silenced, inhibited or muted."""
+    maintenance: tuple[str, ...] = ()
+    """Names of the maintenance windows covering it."""
+    silenced_by: tuple[str, ...] = ()
+    """Alertmanager silence ids."""
+    inhibited_by: tuple[str, ...] = ()
+    """Fingerprints of the Alertmanager alerts inhibiting it."""
+    muted_by: tuple[str, ...] = ()
+    """Alertmanager time intervals muting it."""
+    acknowledged_by: str | None = None
+    """``user@host`` of whoever acknowledged it locally."""
+    acknowledged_at: float | None = None
+    ack_comment: str = ""
+    flapping: bool = False
+
+    @property
+    def key(self) -> str:
+        """Unique among the alerts shown: ``source/fingerprint``."""
+        return f"{self.source}/{self.fingerprint or self.name}"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsSample:
+    """One poll of an external alert source: every alert it reported."""
+
+    name: str
+    kind: str
+    at: float
+    alerts: tuple[Alert, ...] = ()
+
+    def metrics(self) -> dict[str, float | None]:
+        return {}

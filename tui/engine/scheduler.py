@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from tui.engine.errors import describe
 from tui.engine.events import Event, Listener, PollingChanged, SourceUpdated
+from tui.engine.logs import log
 from tui.engine.sources import Source
 from tui.engine.state import State
 
@@ -55,6 +56,8 @@ class Scheduler:
         """Poll a source once, within its timeout, and record the outcome."""
         async with source.admission or contextlib.nullcontext():
             started = self.clock()
+            began = time.perf_counter()
+            failures = self.state.sources[source.id].failures
             try:
                 async with asyncio.timeout(source.timeout):
                     sample = await source.poll()
@@ -66,6 +69,7 @@ class Scheduler:
             else:
                 state = self.state.record_sample(source.id, sample, started)
         self.passes[source.id] += 1
+        _log_pass(source.id, self.passes[source.id], began, failures, state.error)
         self.emit(SourceUpdated(state))
 
     async def poll_once(self) -> None:
@@ -134,3 +138,19 @@ class Scheduler:
         self._paused = False
         self.refresh_now()
         self.emit(PollingChanged(paused=False))
+
+
+def _log_pass(
+    source: str, number: int, began: float, failures_before: int, error: str | None
+) -> None:
+    fields = {
+        "source": source,
+        "trace": f"{source}#{number}",
+        "latency_ms": round((time.perf_counter() - began) * 1000, 1),
+    }
+    if error is not None:
+        log("poll.failed", "warning", error=error, failures=failures_before + 1, **fields)
+    elif failures_before:
+        log("poll.recovered", "info", after_failures=failures_before, **fields)
+    else:
+        log("poll.ok", "debug", **fields)

@@ -11,8 +11,13 @@ from typing import Literal
 from tui.engine.derived import DERIVED_METRICS, CheckHistory, CheckStats
 from tui.engine.samples import CheckSample, Sample
 
-Section = Literal["check", "database", "queue"]
-METRIC_PREFIX: dict[str, str] = {"check": "check", "database": "db", "queue": "queue"}
+Section = Literal["check", "database", "queue", "alertsource"]
+METRIC_PREFIX: dict[str, str] = {
+    "check": "check",
+    "database": "db",
+    "queue": "queue",
+    "alertsource": "alertsource",
+}
 
 
 @dataclass(frozen=True, slots=True)

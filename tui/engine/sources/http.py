@@ -18,14 +18,20 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from tui import __version__
-from tui.engine.conditions import Observation, conditions_for, evaluate, mask_header_value
+from tui.engine.conditions import (
+    Observation,
+    conditions_for,
+    evaluate,
+    mask_header_value,
+    parse_condition,
+)
 from tui.engine.config import Check, Settings
 from tui.engine.errors import describe
 from tui.engine.samples import CertInfo, CheckSample
@@ -56,6 +62,35 @@ def header_problem(name: str, value: str) -> str | None:
     if not _HEADER_VALUE.match(value):
         return f"header {name}: the value has a line break, a control or a non-ASCII character"
     return None
+
+
+def json_metric(path: str) -> Callable[[Observation], float | None]:
+    """A reader of one number in the JSON body (``$.disk.free_pct``): the reading half of a
+    ``json PATH exists`` condition, so a path means what it means in ``expect``. A boolean
+    reads as 1 or 0, a numeric string as its number; anything else is no data."""
+    text = path.strip()
+    try:
+        if not text.startswith("$"):
+            raise ValueError
+        condition = parse_condition(f"json {text} exists")
+    except ValueError:
+        raise ValueError(
+            f'expected a JSON path such as $.disk.free_pct or $.items[0]["used %"], got {path!r}'
+        ) from None
+
+    def read(seen: Observation) -> float | None:
+        value = condition.read(seen)
+        if isinstance(value, bool):
+            return 1.0 if value else 0.0
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+                return number if number == number and abs(number) != float("inf") else None
+        return None
+
+    return read
 
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:
@@ -282,6 +317,10 @@ class HttpCheckSource(_CheckSource):
             key=len,
             reverse=True,
         )
+        try:
+            self.metric_readers = {name: json_metric(path) for name, path in check.metrics.items()}
+        except ValueError as exc:
+            raise ValueError(f"check {check.name!r}: {exc}") from None
 
     async def poll(self) -> CheckSample:
         at = time.time()
@@ -348,6 +387,7 @@ class HttpCheckSource(_CheckSource):
             body_truncated=truncated,
             cert_chain=chain,
             cert_days_left=days_left,
+            json_metrics=tuple((name, read(seen)) for name, read in self.metric_readers.items()),
         )
 
 
