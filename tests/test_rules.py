@@ -389,3 +389,8 @@ def test_snapshot_and_restore_carry_pending_timers_but_not_changed_rules():
     )
     damaged.restore(["not", "a", "mapping"])
     assert damaged.current(30) == ()
+
+
+def test_a_discovered_queue_can_be_named_in_a_rule():
+    comparison = parse_comparison("queue.rq/emails.depth > 100")
+    assert comparison.metric == "queue.rq/emails.depth"

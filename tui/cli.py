@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -216,7 +217,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         threading.Thread(target=importlib.import_module, args=("tui.app",), daemon=True).start()
     if args.no_ui:
         return run_demo(None)
-    return run_demo(lambda path: run_console(path, args))
+
+    def console(path: Path) -> int:
+        # The demo's journal and alert history live and die with the demo, unless asked.
+        if getattr(args, "state_dir", None) is None and "WATCHDECK_STATE_DIR" not in os.environ:
+            args.state_dir = str(path.parent / "state")
+        return run_console(path, args)
+
+    return run_demo(console)
 
 
 COMMANDS = {

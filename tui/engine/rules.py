@@ -45,7 +45,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _COMPARISON = re.compile(
-    r"^\s*(?P<metric>[A-Za-z0-9_.-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$"
+    r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$"
 )
 _DURATION = re.compile(r"\d+(\.\d+)?(ms|s|m|h|d)")
 _STATES = ("inactive", "pending", "firing", "resolved")
