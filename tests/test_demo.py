@@ -8,6 +8,7 @@ disconnect), SIGINT (Ctrl-C) or killed outright with SIGKILL (the guardian's job
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import select
@@ -30,7 +31,9 @@ from tui.demo.environment import ENV_PG_DSN, DemoEnvironment
 from tui.demo.run import run_demo
 from tui.demo.service import SECURITY_HEADERS, SLOW_EVERY, DemoService
 from tui.demo.workload import SEEDED_ORDERS
+from tui.engine.engine import Engine
 from tui.engine.loader import load_config
+from tui.engine.samples import QueueSample
 
 READY_LIMIT = 60.0
 GONE_LIMIT = 15.0
@@ -232,6 +235,20 @@ def test_service_https_presents_a_certificate_expiring_in_ten_days(tmp_path: Pat
 
 
 # --- the environment in process -------------------------------------------------------------
+def _demo_queues(config_path: Path) -> dict[str, QueueSample]:
+    """One pass of the real engine over the demo's queues: each library's layout is read."""
+    engine = Engine(load_config(config_path), base_dir=config_path.parent)
+
+    async def once() -> None:
+        await engine.scheduler.poll_once()
+        await engine.stop()
+
+    asyncio.run(once())
+    states = [state for state in engine.state.sources.values() if state.section == "queue"]
+    assert all(state.error is None for state in states), [state.error for state in states]
+    return {state.name: state.sample for state in states if isinstance(state.sample, QueueSample)}
+
+
 def test_environment_serves_the_demo_config_and_cleans_up():
     before = os.environ.get(ENV_PG_DSN)
     env = DemoEnvironment()
@@ -294,10 +311,21 @@ def test_environment_serves_the_demo_config_and_cleans_up():
                 return now_pool >= pool + 2 and now_orders > orders
 
             _wait_until(grown, GROWTH_LIMIT, "connection pool growing and orders placed")
+        queues = _demo_queues(env.config_path)
+        assert {name: sample.kind for name, sample in queues.items()} == {
+            "emails": "rq",
+            "webhooks": "celery",
+            "reports": "sidekiq",
+            "events": "redis_stream",
+        }
+        assert queues["emails"].workers == 1 and queues["emails"].oldest_age_s is not None
+        assert queues["webhooks"].depth and queues["webhooks"].depth > 300
+        assert queues["reports"].failed and queues["reports"].workers == 1
+        assert queues["events"].active is not None
         client = redis.Redis(unix_socket_path=env.redis_socket)
         try:
-            start = client.llen("emails")
-            _wait_until(lambda: client.llen("emails") > start, 15.0, "emails growing")
+            start = client.llen("rq:queue:emails")
+            _wait_until(lambda: client.llen("rq:queue:emails") > start, 15.0, "emails growing")
         finally:
             client.close()
 

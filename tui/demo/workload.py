@@ -1,8 +1,8 @@
 """Something for the console to watch: moving queues and a busy, slightly unhealthy database.
 
-Queues (Redis lists, producers ``LPUSH``, consumers ``RPOP``), once a second:
-``emails`` grows (~+1.5/s net), ``webhooks`` starts at 400 and drains, ``reports`` hovers
-around 25. PostgreSQL:
+Queues, once a second (``tui.demo.queues``): RQ ``emails`` grows, Celery ``webhooks`` drains,
+Sidekiq ``reports`` hovers around 25 with failing jobs, the ``events`` stream lags a little.
+PostgreSQL:
 
 - a report query that runs for an hour (``report-builder``);
 - a worker idle in a transaction holding a row lock (``billing-worker``) and a request
@@ -22,7 +22,6 @@ must stay free.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import threading
 import time
@@ -31,8 +30,9 @@ from collections.abc import Callable
 import psycopg
 import redis
 
+from tui.demo.queues import DemoQueues
+
 TICK = 1.0
-EMAILS_START, WEBHOOKS_START, REPORTS_TARGET = 170, 400, 25
 LOCKED_INVOICE = 42
 LOCKED_ACCOUNT = 7
 POOL_SIZE, POOL_EVERY = 40, 2
@@ -93,6 +93,7 @@ class Workload:
     def __init__(self, pg_dsn: str, redis_socket: str) -> None:
         self._dsn = pg_dsn
         self._redis = redis.Redis(unix_socket_path=redis_socket)
+        self._queues = DemoQueues(self._redis)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         """Guards ``_connections``: the pool thread adds to it while ``stop()`` closes them."""
@@ -101,13 +102,12 @@ class Workload:
         self._connections: list[psycopg.Connection] = []
         self._pool: list[psycopg.Connection] = []
         self._checkout: psycopg.Connection | None = None
-        self._serial = 0
         self._started = False
 
     def start(self) -> None:
         """Seed the queues and the database, open the sessions, start the threads."""
         self._started = True
-        self._seed_queues()
+        self._queues.seed()
         with psycopg.connect(self._dsn, autocommit=True, application_name="migrations") as conn:
             conn.execute(SCHEMA)
             for name in ("web-1", "web-2"):
@@ -200,56 +200,14 @@ class Workload:
         conn.execute(NEW_ORDER, (f"customer-{random.randrange(17)}", amount))
 
     # --- Redis -------------------------------------------------------------------------
-    def _jobs(self, queue: str, count: int) -> list[str]:
-        jobs = []
-        for _ in range(count):
-            self._serial += 1
-            jobs.append(json.dumps({"id": self._serial, "queue": queue, "attempt": 1}))
-        return jobs
-
-    def _seed_queues(self) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.delete("emails", "webhooks", "reports")
-        pipe.lpush("emails", *self._jobs("emails", EMAILS_START))
-        pipe.lpush("webhooks", *self._jobs("webhooks", WEBHOOKS_START))
-        pipe.lpush("reports", *self._jobs("reports", REPORTS_TARGET))
-        pipe.execute()
-
-    def _tick(self, depths: dict[str, int]) -> dict[str, int]:
-        """One second of traffic; returns the new depths."""
-        rng = random.random
-        plan = {
-            "emails": (3 + (rng() < 0.5), 2),
-            "webhooks": (int(rng() < 0.5), 5),
-            "reports": _steady(depths.get("reports", REPORTS_TARGET)),
-        }
-        pipe = self._redis.pipeline(transaction=False)
-        for queue, (pushed, popped) in plan.items():
-            if pushed:
-                pipe.lpush(queue, *self._jobs(queue, pushed))
-            if popped:
-                pipe.rpop(queue, popped)
-        for queue in plan:
-            pipe.llen(queue)
-        lengths = pipe.execute()[-len(plan) :]
-        return dict(zip(plan, lengths, strict=True))
-
     def _queues_loop(self) -> None:
-        depths: dict[str, int] = {}
         while not self._stopping.wait(TICK):
             # The server goes away during shutdown; a hiccup otherwise just skips a tick.
             with contextlib.suppress(redis.RedisError):
-                depths = self._tick(depths)
+                self._queues.tick()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=target, name=f"watchdeck-demo-{name}", daemon=True)
         self._threads.append(thread)
         thread.start()
         return thread
-
-
-def _steady(depth: int) -> tuple[int, int]:
-    """Push 2-4 jobs and pop about as many, pulled back towards ``REPORTS_TARGET``."""
-    pushed = random.randint(2, 4)
-    popped = max(0, pushed + round((depth - REPORTS_TARGET) * 0.3) + random.randint(-1, 1))
-    return pushed, popped
