@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ui_fixtures import feed, make_app, make_engine, make_health_config, utc
+from ui_fixtures import (
+    alerts_app,
+    feed,
+    feed_alerts,
+    make_app,
+    make_engine,
+    make_health_config,
+    make_queues_config,
+    utc,
+)
 
 from tui.app import WatchdeckApp
 from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement, Unavailable
@@ -110,3 +119,47 @@ def test_check_detail(snap_compare: Compare) -> None:
 
 def test_check_detail_at_80x24(snap_compare: Compare) -> None:
     assert compare(snap_compare, SMALL, "enter", app=health_app())
+
+
+def compare_alerts(snap_compare: Compare, size: tuple[int, int], *press: str) -> bool:
+    """Rules' alerts and an Alertmanager's (one stale Prometheus), through the alert book."""
+    app = alerts_app()
+    app.user = "alice@ops-1"  # who the dialogs say acts: the same on every machine
+    return snap_compare(app, press=press, terminal_size=size, run_before=feed_alerts)
+
+
+def test_alerts_zoomed(snap_compare: Compare) -> None:
+    """Severity glyph and word, badges, a stale source, and an open group."""
+    assert compare_alerts(snap_compare, BIG, "4", "z", "down", "down", "down", "right")
+
+
+def test_alerts_at_80x24(snap_compare: Compare) -> None:
+    assert compare_alerts(snap_compare, SMALL, "4")
+
+
+def test_alert_detail(snap_compare: Compare) -> None:
+    """Acknowledged, with links, labels and its history (fired, resolved, fired again)."""
+    assert compare_alerts(snap_compare, BIG, "4", "down", "enter")
+
+
+def test_alert_silence_dialog(snap_compare: Compare) -> None:
+    assert compare_alerts(snap_compare, SMALL, "4", "down", "s", "d", "i", "s", "k")
+
+
+# --- queues ------------------------------------------------------------------------------
+def queues_app() -> WatchdeckApp:
+    """Queues of several kinds: past thresholds, stale, draining, discovered, unrecorded."""
+    return make_app(make_engine(make_queues_config()))
+
+
+def test_queues_zoomed(snap_compare: Compare) -> None:
+    assert compare(snap_compare, BIG, "2", "z", app=queues_app())
+
+
+def test_queues_at_80x24(snap_compare: Compare) -> None:
+    assert compare(snap_compare, SMALL, "2", app=queues_app())
+
+
+def test_queue_detail(snap_compare: Compare) -> None:
+    """The worst queue: a Sidekiq failure count shared across queues, its breakdown, notes."""
+    assert compare(snap_compare, BIG, "2", "enter", app=queues_app())

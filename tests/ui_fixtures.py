@@ -7,6 +7,7 @@ Hosts and ports below are never contacted (the engine is not started).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -17,11 +18,24 @@ from textual.pilot import Pilot
 from textual.widgets import Markdown
 
 from tui.app import WatchdeckApp
-from tui.engine.config import Check, Config, Database, Queue, Runbooks
+from tui.engine.alert_book import fingerprint
+from tui.engine.config import (
+    Alerts,
+    AlertSource,
+    Check,
+    Config,
+    Database,
+    LocalTime,
+    Maintenance,
+    Queue,
+    Runbooks,
+)
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
+from tui.engine.queues_derived import QueueHistory, QueueReading
 from tui.engine.samples import (
     Alert,
+    AlertsSample,
     Capabilities,
     CertInfo,
     CheckSample,
@@ -33,6 +47,7 @@ from tui.engine.samples import (
     Replica,
     Session,
 )
+from tui.engine.sources.queue_shared import total
 from tui.engine.state import State
 
 NOW = 1_700_000_000.0
@@ -40,6 +55,8 @@ NOW = 1_700_000_000.0
 RUNBOOKS = Path(__file__).parent / "ui_runbooks"
 DAY = 86_400.0
 EMAILS_DEPTH = (120, 180, 260, 340, 410, 530, 610, 700, 820, 960, 1100, 1240)
+INVOICES_DEPTH = (4, 6, 3, 8, 5, 4, 9, 12, 7, 5, 3, 4)
+"""Busy but keeping up: the depth comes back to where it was."""
 
 
 def clock() -> float:
@@ -349,19 +366,182 @@ def source_events(state: State) -> list[Event]:
         if name in FAILED_POLLS:
             state.record_error(source, FAILED_POLLS[name], NOW - 1)
         events.append(SourceUpdated(state.schedule(source, NOW + 6)))
-    for offset, depth in enumerate(EMAILS_DEPTH):
-        at = NOW - 10 * (len(EMAILS_DEPTH) - 1 - offset)
-        emails = QueueSample("emails", "redis_list", at, depth=depth)
-        state.record_sample("queue:emails", emails, at)
-        reports = QueueSample("reports", "redis_list", at, depth=0)
-        state.record_sample("queue:reports", reports, at)
-    for at, depth in ((NOW - 60, 14), (NOW - 50, 15), (NOW - 40, 17)):
-        state.record_sample("queue:webhooks", QueueSample("webhooks", "redis_list", at, depth), at)
-    state.record_error("queue:webhooks", "connection refused", NOW - 2)
-    for name in ("emails", "webhooks", "reports"):
-        events.append(SourceUpdated(state.schedule(f"queue:{name}", NOW + 8)))
     state.record_sample("database:main", database_sample(), NOW - 1)
     events.append(SourceUpdated(state.schedule("database:main", NOW + 4)))
+    return events
+
+
+# --- queues: reads turned into samples by the engine's own QueueHistory ---------------------
+QUEUE_URL = "redis://127.0.0.1:9/0"
+READS = 12
+"""Reads of each queue, 10 s apart, the last at ``NOW``."""
+VIDEO_QUEUES = ("thumbs", "transcode")
+"""What discovery finds under the ``video`` entry."""
+
+
+def read_times(count: int = READS, last: float = NOW) -> list[float]:
+    return [last - 10 * (count - 1 - index) for index in range(count)]
+
+
+def make_queues_config() -> Config:
+    """The fixed config with queues of several kinds, in every state the Queues pane knows:
+    growing past a threshold, stale, empty, no workers, failures counted across queues,
+    draining with an ETA, values the system does not record, broker rates, and a discovered
+    BullMQ pair (one paused)."""
+    queues = [
+        Queue(name="emails", url=QUEUE_URL, warn_depth=1000, crit_depth=5000),
+        Queue(name="webhooks", url=QUEUE_URL),
+        Queue(name="reports", url=QUEUE_URL),
+        Queue(name="mailer", kind="rq", url=QUEUE_URL, warn_age=300.0, min_workers=1),
+        Queue(name="invoices", kind="sidekiq", url=QUEUE_URL, warn_failed=20, crit_failed=50),
+        Queue(name="thumbnails", kind="celery", url=QUEUE_URL, warn_depth=500),
+        Queue(name="orders", kind="sql", database="main", sql="SELECT count(*) AS depth FROM jobs"),
+        Queue(name="events", kind="rabbitmq", url="http://127.0.0.1:9"),
+        Queue(name="video", kind="bullmq", url=QUEUE_URL, discover=True, min_workers=1),
+    ]
+    return msgspec.structs.replace(make_config(), queues=queues)
+
+
+CELERY_NOTE = (
+    "active counts reserved, unacknowledged messages of every queue on this broker "
+    "(Celery keeps one unacked index)"
+)
+SIDEKIQ_NOTE = (
+    "failed (retry + dead), delayed (schedule) and active (busy threads) are counted "
+    "across all queues: Sidekiq keeps them that way"
+)
+
+
+def queue_reads(name: str) -> list[tuple[float, QueueReading]]:
+    """What each read of a queue found, oldest first (as its layout would report it)."""
+    times = read_times()
+    if name == "emails":
+        return [(at, QueueReading(depth)) for at, depth in zip(times, EMAILS_DEPTH, strict=True)]
+    if name == "reports":
+        return [(at, QueueReading(0)) for at in times]
+    if name == "webhooks":
+        return [
+            (at, QueueReading(depth)) for at, depth in zip(times[5:8], (14, 15, 17), strict=True)
+        ]
+    if name == "mailer":
+        return [
+            (
+                at,
+                QueueReading(
+                    40,
+                    active=0,
+                    failed=3,
+                    delayed=2,
+                    oldest_age_s=250.0 + 10 * index,
+                    workers=0,
+                    breakdown=(("scheduled", 2), ("deferred", 0), ("finished", 812)),
+                ),
+            )
+            for index, at in enumerate(times)
+        ]
+    if name == "invoices":
+        return [
+            (
+                at,
+                QueueReading(
+                    depth,
+                    active=5,
+                    failed=57,
+                    delayed=3,
+                    oldest_age_s=4.2,
+                    workers=2,
+                    breakdown=(("retry", 40), ("dead", 17), ("scheduled", 3)),
+                    shared=("active", "failed", "delayed"),
+                    notes=(SIDEKIQ_NOTE,),
+                ),
+            )
+            for at, depth in zip(times, INVOICES_DEPTH, strict=True)
+        ]
+    if name == "thumbnails":
+        return [
+            (
+                at,
+                QueueReading(
+                    900 - 20 * index,
+                    active=8,
+                    breakdown=(("priority 0", 880 - 20 * index), ("priority 3", 20)),
+                    shared=("active",),
+                    notes=(CELERY_NOTE,),
+                ),
+            )
+            for index, at in enumerate(times)
+        ]
+    if name == "orders":
+        return [(NOW, QueueReading(42))]
+    if name == "events":
+        return [
+            (at, QueueReading(15, active=4, workers=3, rate_in=120.0, rate_out=118.0))
+            for at in times
+        ]
+    return []
+
+
+def video_reads(queue: str) -> list[tuple[float, QueueReading]]:
+    """The queues discovery finds under ``video``: one with nobody serving it, one paused."""
+    times = read_times()
+    if queue == "transcode":
+        depths = [12 + 2 * index for index in range(READS)]
+        return [
+            (
+                at,
+                QueueReading(
+                    depth,
+                    active=0,
+                    failed=1,
+                    delayed=0,
+                    oldest_age_s=40.0 + 10 * index,
+                    workers=0,
+                    paused=False,
+                ),
+            )
+            for index, (at, depth) in enumerate(zip(times, depths, strict=True))
+        ]
+    return [
+        (at, QueueReading(5, active=0, failed=0, delayed=0, workers=1, paused=True)) for at in times
+    ]
+
+
+def discovered(engine: Engine, parent: str, queue: str) -> list[QueueSample]:
+    """Register ``PARENT/QUEUE`` as discovery does and record its reads; its samples."""
+    entry = next(q for q in engine.config.queues if q.name == parent)
+    name = f"{parent}/{queue}"
+    config = msgspec.structs.replace(entry, name=name, queue=queue, discover=False)
+    settings = engine.config.settings
+    history = QueueHistory(config, history=settings.history, window=float(settings.window))
+    engine.state.register(f"queue:{name}", "queue", name, entry.kind)
+    samples = []
+    for at, reading in video_reads(queue):
+        sample = history.sample(name, entry.kind, at, reading, parent=parent)
+        engine.state.record_sample(f"queue:{name}", sample, at)
+        samples.append(sample)
+    return samples
+
+
+def queue_events(engine: Engine) -> list[Event]:
+    """Every configured queue's reads recorded through ``State``, one event per queue (and
+    per queue found by discovery); ``webhooks``' last poll failed."""
+    state, settings = engine.state, engine.config.settings
+    events: list[Event] = []
+    for queue in engine.config.queues:
+        source = f"queue:{queue.name}"
+        history = QueueHistory(queue, history=settings.history, window=float(settings.window))
+        reads = queue_reads(queue.name)
+        if queue.discover:
+            children = {child: discovered(engine, queue.name, child) for child in VIDEO_QUEUES}
+            for child in children:
+                events.append(SourceUpdated(state.schedule(f"{source}/{child}", NOW + 8)))
+            lasts = [samples[-1] for samples in children.values()]
+            reads = [(NOW, total(lasts, 0))]
+        for at, reading in reads:
+            state.record_sample(source, history.sample(queue.name, queue.kind, at, reading), at)
+        if queue.name == "webhooks":
+            state.record_error(source, "connection refused", NOW - 2)
+        events.append(SourceUpdated(state.schedule(source, NOW + 8)))
     return events
 
 
@@ -395,7 +575,170 @@ ALERTS = (
 
 
 def events(engine: Engine) -> list[Event]:
-    return [*source_events(engine.state), AlertsUpdated(ALERTS, NOW)]
+    return [*source_events(engine.state), *queue_events(engine), AlertsUpdated(ALERTS, NOW)]
+
+
+# --- alerts from rules and external sources, through the engine's alert book ----------------
+def make_alerts_config() -> Config:
+    """The fixed config plus an Alertmanager, a Prometheus (never contacted) and a maintenance
+    window open at ``NOW`` over one alert."""
+    base = make_config()
+    sources = [
+        AlertSource(name="am", kind="alertmanager", url="http://127.0.0.1:9"),
+        AlertSource(name="prom", kind="prometheus", url="http://127.0.0.1:9"),
+    ]
+    window = Maintenance(
+        name="search-reindex",
+        start=LocalTime("2023-11-14 22:00"),
+        duration=3600.0,
+        alerts=["HighLatency"],
+        labels={"service": "search"},
+        comment="planned reindex, OPS-4702",
+    )
+    return msgspec.structs.replace(base, alerts=Alerts(sources=sources), maintenance=[window])
+
+
+def external(
+    source: str, kind: str, name: str, severity: str, since: float, **fields: object
+) -> Alert:
+    """An alert as an external source reports it: its labels (``alertname``, ``severity`` and
+    ``labels``) make its fingerprint."""
+    labels = {"alertname": name, "severity": severity, **fields.pop("labels", {})}  # type: ignore[dict-item]
+    annotations = {"summary": str(fields.pop("summary")), **fields.pop("annotations", {})}  # type: ignore[dict-item]
+    values: dict[str, object] = {
+        "name": name,
+        "source": source,
+        "source_kind": kind,
+        "state": "firing",
+        "severity": severity,
+        "since": since,
+        "active_since": since,
+        "summary": annotations["summary"],
+        "labels": labels,
+        "annotations": annotations,
+        "description": annotations.get("description", ""),
+        "fingerprint": fingerprint(labels),
+    }
+    values.update(fields)
+    return Alert(**values)  # type: ignore[arg-type]
+
+
+DISK_FULL = external(
+    "am",
+    "alertmanager",
+    "DiskFull",
+    "critical",
+    NOW - 700,
+    labels={"instance": "db1", "mountpoint": "/var/lib/postgresql"},
+    summary="Disk on db1 is 92% full",
+    annotations={
+        "description": "Free space on /var/lib/postgresql fell below 8% and grows 2 GB an hour.",
+        "runbook_url": "https://wiki.example.internal/runbooks/disk-full",
+    },
+    runbook="https://wiki.example.internal/runbooks/disk-full",
+    runbook_url="https://wiki.example.internal/runbooks/disk-full",
+    generator_url="http://prometheus.example.internal:9090/graph?g0.expr=disk_free",
+)
+TARGETS_DOWN = tuple(
+    external(
+        "am",
+        "alertmanager",
+        "TargetDown",
+        "warning",
+        NOW - 1800 + 60 * index,
+        labels={"instance": f"web{index}:9100", "job": "node"},
+        summary=f"web{index}:9100 has not answered a scrape for 5 minutes",
+        **({"inhibited_by": (DISK_FULL.fingerprint,), "suppressed": True} if index == 4 else {}),
+    )
+    for index in range(1, 6)
+)
+AM_ALERTS = (
+    DISK_FULL,
+    external(
+        "am",
+        "alertmanager",
+        "ReplicationLag",
+        "warning",
+        NOW - 2400,
+        labels={"instance": "db2"},
+        summary="replica db2 is 3m behind",
+        runbook="replication-lag",
+        silenced_by=("0f1c3a4e-6b2d-4f0a-9c1e-7d8e9fa0b1c2",),
+        suppressed=True,
+    ),
+    *TARGETS_DOWN,
+)
+PROM_ALERTS = (
+    external(
+        "prom",
+        "prometheus",
+        "HighLatency",
+        "warning",
+        NOW - 240,
+        labels={"service": "api"},
+        summary="api p95 latency 1.84s",
+        value=1.84,
+    ),
+    external(
+        "prom",
+        "prometheus",
+        "HighLatency",
+        "warning",
+        NOW - 90,
+        labels={"service": "search"},
+        summary="search p95 latency 1.21s",
+        value=1.21,
+        state="pending",
+    ),
+)
+RULE_ALERTS = tuple(
+    dataclasses.replace(
+        alert,
+        labels=(labels := {"alertname": alert.name, "severity": alert.severity}),
+        fingerprint=fingerprint(labels),
+        annotations={"summary": alert.summary},
+        flapping=alert.name == "EmailBacklog",
+    )
+    for alert in ALERTS
+)
+"""``ALERTS`` as the rules make them: with labels and a fingerprint."""
+
+
+def alert_events(engine: Engine) -> list[Event]:
+    """DiskFull's history (fired, resolved, fired again), the rules' alerts, an acknowledgement,
+    then a good poll of ``am`` and a stale ``prom``: the engine's own listener merges them."""
+    book = engine.alert_book
+    first = dataclasses.replace(DISK_FULL, since=NOW - 1500, active_since=NOW - 1500)
+    for at, polled in ((NOW - 1500, [first]), (NOW - 1200, []), (NOW - 700, [DISK_FULL])):
+        book.take_poll("am", polled, at, at)
+        book.publish(at)
+    book.set_internal(RULE_ALERTS)
+    book.acknowledge(DISK_FULL, "alice@ops-1", "on it, ticket OPS-4711", NOW - 120)
+    state = engine.state
+    state.record_sample(
+        "alertsource:am", AlertsSample("am", "alertmanager", NOW - 2, AM_ALERTS), NOW - 2
+    )
+    prom = AlertsSample("prom", "prometheus", NOW - 40, PROM_ALERTS)
+    state.record_sample("alertsource:prom", prom, NOW - 40)
+    state.record_error("alertsource:prom", "connection refused", NOW - 1)
+    return [
+        SourceUpdated(state.schedule("alertsource:am", NOW + 3)),
+        SourceUpdated(state.schedule("alertsource:prom", NOW + 8)),
+    ]
+
+
+def alerts_app() -> WatchdeckApp:
+    return make_app(make_engine(make_alerts_config()))
+
+
+async def feed_alerts(pilot: Pilot[int]) -> None:
+    """``feed``, then the alerts of ``alert_events``."""
+    await feed(pilot)
+    app = pilot.app
+    assert isinstance(app, WatchdeckApp)
+    for event in alert_events(app.engine):
+        app.engine.scheduler.emit(event)
+    await settle(pilot)
 
 
 async def feed(pilot: Pilot[int]) -> None:

@@ -7,7 +7,7 @@ posts them as Textual messages, and each is routed to the pane that shows it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from textual import work
@@ -15,23 +15,36 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from tui.engine.actions import ActionRefused
+from tui.engine.actions import ActionRefused, Outcome
+from tui.engine.alert_actions import actor
+from tui.engine.alert_book import newly_firing
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
+from tui.engine.samples import Alert
+from tui.screens.alert_detail import AlertContext, AlertDetailScreen
+from tui.screens.alert_dialogs import AcknowledgeScreen, SilenceScreen, describe
 from tui.screens.check_detail import CheckDetailScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.console import ConsoleScreen
 from tui.screens.database_info import DatabaseInfoScreen
 from tui.screens.help import HelpScreen
+from tui.screens.queue_detail import QueueDetailScreen
 from tui.screens.session_detail import SessionDetailScreen
+from widgets.alerts import AlertsPane
 from widgets.database import DatabasePane
 from widgets.db_sessions import SessionRow
 from widgets.health import HealthPane
+from widgets.queues import QueuesPane, config_of
 from widgets.runbooks import RunbooksPane
+from widgets.status import GLYPHS
 
 DEFAULT_THEME = "textual-dark"
 TICK = 1.0
 """Seconds between re-renders of time-dependent text (ages, retry countdowns)."""
+LIVE_DETAILS = (CheckDetailScreen, QueueDetailScreen)
+"""Detail screens following one source: each gets every source update and clock tick."""
+TOASTS_AT_ONCE = 3
+"""New critical alerts toasted one by one; beyond, one toast counts the rest."""
 
 
 class EngineEvent(Message):
@@ -73,6 +86,12 @@ class WatchdeckApp(App[int]):
         self.unknown_theme = None if wanted in self.available_themes else wanted
         self.theme = DEFAULT_THEME if self.unknown_theme else wanted
         self.deck = ConsoleScreen(engine.runbooks, engine.state, read_only=engine.read_only)
+        self.configure_queues()
+        self.started_at = clock()
+        self.known_alerts: tuple[Alert, ...] = engine.alerts
+        """The alerts last shown: an alert firing now that was not then is new."""
+        self.user = actor()
+        """``user@host`` as the alert dialogs name who acknowledges or silences."""
 
     def get_default_screen(self) -> ConsoleScreen:
         return self.deck
@@ -87,6 +106,8 @@ class WatchdeckApp(App[int]):
         self.engine.subscribe(self.listen)
         if self.engine.alerts:  # attached to an engine that already evaluated its rules
             self.deck.alerts_updated(self.engine.alerts, self.clock())
+        for warning in self.engine.alert_warnings():
+            self.notify(warning, title="Alerts", severity="warning", markup=False)
         self.set_interval(TICK, self.tick)
         if self.start_engine:
             await self.engine.start()
@@ -112,7 +133,7 @@ class WatchdeckApp(App[int]):
                 for screen in self.detail_screens():
                     screen.source_updated(event.state, now)
             elif isinstance(event, AlertsUpdated):
-                self.deck.alerts_updated(event.alerts, now)
+                self.alerts_updated(event.alerts, now)
             elif isinstance(event, PollingChanged):
                 self.deck.polling_changed(event.paused, now)
                 for screen in self.detail_screens():
@@ -127,8 +148,8 @@ class WatchdeckApp(App[int]):
             for screen in self.detail_screens():
                 screen.tick(now, self.deck.paused)
 
-    def detail_screens(self) -> list[CheckDetailScreen]:
-        return [screen for screen in self.screen_stack if isinstance(screen, CheckDetailScreen)]
+    def detail_screens(self) -> list[CheckDetailScreen | QueueDetailScreen]:
+        return [screen for screen in self.screen_stack if isinstance(screen, LIVE_DETAILS)]
 
     def on_health_pane_detail_wanted(self, message: HealthPane.DetailWanted) -> None:
         state = message.state
@@ -147,6 +168,27 @@ class WatchdeckApp(App[int]):
             text = f"# {message.entry.title}\n\ncannot read `{message.entry.path}`: {exc.strerror}"
         pane = self.deck.runbooks
         await pane.show_text(message.entry, text)
+
+    # --- queues ------------------------------------------------------------------------
+    def configure_queues(self) -> None:
+        """The Queues pane marks the values past their queue's thresholds."""
+        pane = self.deck.by_section["queue"]
+        if isinstance(pane, QueuesPane):
+            pane.configure(self.engine.config.queues)
+
+    def on_queues_pane_detail_wanted(self, message: QueuesPane.DetailWanted) -> None:
+        state = message.state
+        queue = config_of({queue.name: queue for queue in self.engine.config.queues}, state.name)
+        settings = self.engine.config.settings
+        screen = QueueDetailScreen(
+            state,
+            self.engine.state,
+            queue=queue,
+            window=float(queue.window if queue and queue.window else settings.window),
+            now=self.clock(),
+            paused=self.deck.paused,
+        )
+        self.push_screen(screen)
 
     # --- database ----------------------------------------------------------------------
     def on_database_pane_session_wanted(self, message: DatabasePane.SessionWanted) -> None:
@@ -179,6 +221,169 @@ class WatchdeckApp(App[int]):
         for database in {row.database for row in rows}:
             self.engine.scheduler.refresh_now(f"database:{database}")
         self.deck.database.signalled()
+
+    # --- alerts ------------------------------------------------------------------------
+    def alerts_updated(self, alerts: Sequence[Alert], now: float) -> None:
+        """Show the alerts, keep open alert details live, and announce new critical ones."""
+        self.deck.alerts_updated(alerts, now)
+        by_key = {alert.key: alert for alert in alerts}
+        for screen in self.screen_stack:
+            if isinstance(screen, AlertDetailScreen):
+                screen.show(self.alert_context(by_key.get(screen.key), alerts, now))
+        self.announce(newly_firing(self.known_alerts, alerts))
+        self.known_alerts = tuple(alerts)
+
+    def announce(self, firing: Sequence[Alert]) -> None:
+        """A toast, and the terminal bell unless ``settings.bell`` is off, for each critical
+        alert that started firing while the console runs (not suppressed: ``newly_firing``).
+        Those already firing when it opened are in the pane, not announced."""
+        critical = [
+            alert
+            for alert in firing
+            if alert.severity == "critical" and alert.since >= self.started_at
+        ]
+        if not critical:
+            return
+        if self.engine.config.settings.bell:
+            self.bell()
+        for alert in critical[:TOASTS_AT_ONCE]:
+            self.notify(
+                f"{GLYPHS['critical']} {alert.name} firing: {alert.summary}",
+                title=f"Alert · {alert.source}",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+        if len(critical) > TOASTS_AT_ONCE:
+            more = len(critical) - TOASTS_AT_ONCE
+            self.notify(
+                f"{GLYPHS['critical']} {more} more critical alerts firing (4 Alerts)",
+                title="Alerts",
+                severity="error",
+                timeout=15,
+            )
+
+    def alert_context(
+        self, alert: Alert | None, alerts: Sequence[Alert], now: float
+    ) -> AlertContext:
+        if alert is None:
+            return AlertContext(None, now=now)
+        return AlertContext(
+            alert,
+            history=self.engine.alert_history(alert),
+            windows=[w for w in self.engine.maintenance_now() if w.name in alert.maintenance],
+            runbook=self.engine.runbook_for(alert),
+            alerts=alerts,
+            now=now,
+        )
+
+    def on_alerts_pane_detail_wanted(self, message: AlertsPane.DetailWanted) -> None:
+        context = self.alert_context(message.alert, self.deck.alerts.alerts, self.clock())
+        self.push_screen(AlertDetailScreen(context, read_only=self.engine.read_only))
+
+    def on_alerts_pane_runbook_wanted(self, message: AlertsPane.RunbookWanted) -> None:
+        """A local runbook opens in the Runbooks pane; a runbook URL is shown and copied (a
+        terminal over SSH has no browser to open it in)."""
+        alert = message.alert
+        entry = self.engine.runbook_for(alert)
+        if entry is not None:
+            while isinstance(self.screen, AlertDetailScreen):
+                self.pop_screen()
+            self.deck.open_runbook(entry)
+        elif alert.runbook_url:
+            self.copy_to_clipboard(alert.runbook_url)
+            self.notify(
+                f"{alert.runbook_url} (copied, OSC 52)",
+                title=f"runbook of {alert.name}",
+                timeout=15,
+                markup=False,
+            )
+        elif alert.runbook:
+            self.notify(
+                f"no runbook named {alert.runbook!r} under runbooks.paths",
+                title=alert.name,
+                severity="warning",
+                markup=False,
+            )
+        else:
+            self.notify(f"{alert.name} names no runbook", severity="warning", markup=False)
+
+    @work(group="alert-action")
+    async def on_alerts_pane_ack_wanted(self, message: AlertsPane.AckWanted) -> None:
+        """Acknowledge (with an optional comment), or take an acknowledgement back."""
+        alert = message.alert
+        if alert.acknowledged:
+            question = ConfirmScreen(
+                f"Remove the acknowledgement of {alert.name}?",
+                [
+                    *describe(alert),
+                    "",
+                    f"acknowledged by {alert.acknowledged_by}"
+                    + (f": {alert.ack_comment}" if alert.ack_comment else ""),
+                ],
+                confirm_label="Unacknowledge",
+            )
+            if await self.push_screen_wait(question):
+                await self.run_alert_action(self.engine.unacknowledge_alert(alert))
+            return
+        comment = await self.push_screen_wait(AcknowledgeScreen(alert, by=self.user))
+        if comment is not None:
+            await self.run_alert_action(self.engine.acknowledge_alert(alert, comment))
+
+    @work(group="alert-action")
+    async def on_alerts_pane_silence_wanted(self, message: AlertsPane.SilenceWanted) -> None:
+        """Ask for a duration and a comment, then silence the alert in its Alertmanager."""
+        alert = message.alert
+        if not self.engine.can_silence(alert):
+            why = "read-only mode" if self.engine.read_only else "no configured Alertmanager"
+            self.notify(f"{alert.name} cannot be silenced: {why}", severity="error")
+            return
+        dialog = SilenceScreen(alert, by=self.user, now=self.clock())
+        answer = await self.push_screen_wait(dialog)
+        if answer is not None:
+            seconds, comment = answer
+            await self.run_alert_action(self.engine.silence_alert(alert, seconds, comment))
+
+    @work(group="alert-action")
+    async def on_alerts_pane_expire_wanted(self, message: AlertsPane.ExpireWanted) -> None:
+        """Confirm, then expire every silence silencing the alert."""
+        alert = message.alert
+        silences = alert.silenced_by
+        if not silences:
+            self.notify(f"{alert.name} is not silenced", severity="warning")
+            return
+        count = "its silence" if len(silences) == 1 else f"its {len(silences)} silences"
+        question = ConfirmScreen(
+            f"Expire {count} in {alert.source}?",
+            [
+                *describe(alert),
+                "",
+                *(f"silence {silence}" for silence in silences),
+                "",
+                "Matching alerts notify again at once.",
+            ],
+            confirm_label="Expire",
+        )
+        if not await self.push_screen_wait(question):
+            return
+        for silence in silences:
+            if not await self.run_alert_action(self.engine.expire_silence(alert.source, silence)):
+                return
+
+    async def run_alert_action(self, action: Awaitable[Outcome]) -> bool:
+        """Await a confirmed action and say how it went in one line; False if it failed."""
+        try:
+            outcome = await action
+        except ActionRefused as exc:
+            self.notify(str(exc), title="not run", severity="error", markup=False)
+            return False
+        except ValueError as exc:
+            self.notify(str(exc), title="not run", severity="error", markup=False)
+            return False
+        self.notify(
+            outcome.message, severity="information" if outcome.ok else "error", markup=False
+        )
+        return outcome.ok
 
     # --- keys ------------------------------------------------------------------------
     def action_refresh(self) -> None:

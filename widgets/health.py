@@ -17,12 +17,13 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from tui.engine.derived import CheckResult, CheckStats
 from tui.engine.report import source_status
 from tui.engine.samples import CheckSample, Status
 from tui.engine.state import SourceState, State
+from widgets.filter_field import CLEAR_FILTER, FILTER, FilterField
 from widgets.pane import SourceTablePane
 from widgets.status import GLYPHS, NO_DATA, SPARKS, Palette, problem, same
 from widgets.table import ColumnSpec, KeyedTable
@@ -103,22 +104,10 @@ class HealthTable(KeyedTable):
 
 
 class HealthPane(SourceTablePane):
-    DEFAULT_CSS = """
-    HealthPane #health-filter {
-        dock: top;
-        display: none;
-        height: 1;
-        border: none;
-        padding: 0 1;
-        background: $boost;
-    }
-    HealthPane.-filtering #health-filter { display: block; }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "filter", key_display="/"),
+        FILTER,
         Binding("s", "cycle_sort", "sort"),
-        Binding("escape", "clear_filter", "clear filter"),
+        CLEAR_FILTER,
     ]
 
     class DetailWanted(Message):
@@ -147,11 +136,7 @@ class HealthPane(SourceTablePane):
             order=lambda cells: self.keys.get(cells[0], ()),
             id="health-table",
         )
-        yield Input(
-            placeholder="filter: name or detail · enter keeps · esc clears",
-            id="health-filter",
-            disabled=True,
-        )
+        yield FilterField("filter: name or detail · enter keeps · esc clears", id="health-filter")
 
     @property
     def focus_target(self) -> HealthTable:
@@ -165,11 +150,12 @@ class HealthPane(SourceTablePane):
             self.announce(previous, state)
 
     def redraw(self) -> None:
+        field = self.query_one(FilterField)
         rows: dict[str, tuple[Any, ...]] = {}
         for name, state in self.states.items():
             stats = self.history.check_stats(name, self.now)
             cells = self.row(state, stats)
-            if self.filter and not _matches(self.filter, name, cells[-1]):
+            if not field.matches(name, cells[-1].plain):
                 continue
             self.keys[name] = sort_key(self.sort, state, stats)
             rows[name] = cells
@@ -267,45 +253,26 @@ class HealthPane(SourceTablePane):
     # --- keys ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
-            return bool(self.filter) or self.has_class("-filtering")
+            return self.query_one(FilterField).active
         return True
 
     def action_filter(self) -> None:
-        self.add_class("-filtering")
-        field = self.query_one(Input)
-        field.disabled = False
-        field.focus()
+        self.query_one(FilterField).open()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterField).clear()
 
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.redraw()
         self.focus_target.reorder()
 
-    def action_clear_filter(self) -> None:
-        self.query_one(Input).value = ""
-        self.set_filter("")
-        self.close_filter()
-
-    @on(Input.Changed, "#health-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    @on(FilterField.Applied)
+    def _filtered(self, event: FilterField.Applied) -> None:
         event.stop()
-        self.set_filter(event.value)
-
-    @on(Input.Submitted, "#health-filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.close_filter()
-
-    def set_filter(self, text: str) -> None:
-        if text.strip() != self.filter:
-            self.filter = text.strip()
-            self.redraw()
-            self.focus_target.reorder()
-
-    def close_filter(self) -> None:
-        self.remove_class("-filtering")
-        self.focus_target.focus()
-        self.query_one(Input).disabled = True
+        self.filter = event.text
+        self.redraw()
+        self.focus_target.reorder()
 
     @on(DataTable.RowSelected, "#health-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -313,11 +280,6 @@ class HealthPane(SourceTablePane):
         state = self.states.get(event.row_key.value or "")
         if state is not None:
             self.post_message(self.DetailWanted(state))
-
-
-def _matches(needle: str, name: str, detail: Text) -> bool:
-    needle = needle.casefold()
-    return needle in name.casefold() or needle in detail.plain.casefold()
 
 
 def sort_key(sort: str, state: SourceState, stats: CheckStats | None) -> tuple[Any, ...]:

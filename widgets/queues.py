@@ -1,55 +1,339 @@
-"""The Queues pane: one row per configured queue with its depth trend."""
+"""The Queues pane: one row per queue, the worst first, answering "is work piling up, since
+when, and is anyone consuming it?": depth, change per minute, trend, age of the oldest job,
+active, failed, workers, time to drain, and why a queue is not ok.
+
+A value past one of its queue's thresholds carries the threshold's glyph as well as its colour
+(``▲ 1,240``). Queues found by discovery are sources of their own that appear while running:
+each gets a row when it first reports and loses it when the system stops listing it. ``s``
+cycles the sort, ``/`` narrows the rows by name, kind or reason, ``enter`` asks for the queue's
+detail screen.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable
 
-from tui.engine.samples import QueueSample
+from tui.engine.config import Queue
+from tui.engine.queues_derived import QueueReading, queue_status
+from tui.engine.report import source_status
+from tui.engine.samples import QueueSample, Status
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
+from widgets.filter_field import CLEAR_FILTER, FILTER, FilterField
+from widgets.health import STATUS_RANK, HealthTable, row_status
 from widgets.pane import SourceTablePane
-from widgets.status import NO_DATA, number, problem, sparkline
-from widgets.table import ColumnSpec, KeyedTable
+from widgets.status import GLYPHS, NO_DATA, Palette, number, problem, same, sparkline
+from widgets.table import ColumnSpec
 
-TREND_WIDTH = 12
+TREND_WIDTH = 10
+SORTS = ("status", "name", "depth", "growth", "oldest")
+SHARED = "*"
+"""After a value the system counts across all its queues (Sidekiq's retry set, Celery's
+unacked index): never divided up between them."""
+PAUSED = "⏸ paused"
+THRESHOLD_FIELDS = ("depth", "oldest_age_s", "failed", "workers")
+"""The fields a queue's thresholds judge (``warn_depth``, ``crit_age``, ``min_workers``...)."""
 COLUMNS = (
     ColumnSpec("status", "status"),
     ColumnSpec("queue", "queue"),
-    ColumnSpec("kind", "kind"),
     ColumnSpec("depth", "depth"),
+    ColumnSpec("change", "change"),
     ColumnSpec("trend", "trend", TREND_WIDTH),
     ColumnSpec("oldest", "oldest"),
-    ColumnSpec("error", "error"),
+    ColumnSpec("active", "active"),
+    ColumnSpec("failed", "failed"),
+    ColumnSpec("workers", "workers"),
+    ColumnSpec("eta", "drain"),
+    ColumnSpec("kind", "kind"),
+    ColumnSpec("error", "reason"),
 )
 
 
 class QueuesPane(SourceTablePane):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        FILTER,
+        Binding("s", "cycle_sort", "sort"),
+        CLEAR_FILTER,
+    ]
+
+    class DetailWanted(Message):
+        """``enter`` on a queue: show its detail screen."""
+
+        def __init__(self, state: SourceState) -> None:
+            super().__init__()
+            self.state = state
+
     def __init__(self, states: Sequence[SourceState], history: State) -> None:
         super().__init__(2, "Queues", id="queues", states=states)
         self.history = history
+        self.queues: dict[str, Queue] = {}
+        """Configured queues by name: their thresholds mark the values that crossed one."""
+        self.sort = SORTS[0]
+        self.filter = ""
+        self.keys: dict[str, tuple[Any, ...]] = {}
+        """Sort key of each shown row, by queue name (the table sorts on the name cell)."""
+        self.shown = len(self.states)
+        self.heading = Text()
+        self.cells: dict[str, tuple[SourceState, Palette, tuple[Any, ...]]] = {}
+        """Each queue's row as last drawn, from which state and in which theme."""
+        self.pending = False
 
     def compose(self) -> ComposeResult:
-        yield KeyedTable(COLUMNS, id="queues-table")
+        yield HealthTable(
+            COLUMNS,
+            order_by=("queue",),
+            order=lambda cells: self.keys.get(cells[0], ()),
+            id="queues-table",
+        )
+        yield FilterField(
+            "filter: name, kind or reason · enter keeps · esc clears", id="queues-filter"
+        )
 
-    def row(self, state: SourceState) -> tuple[Text, str, str, str, str, str, Text]:
+    @property
+    def focus_target(self) -> HealthTable:
+        return self.query_one(HealthTable)
+
+    # --- data ------------------------------------------------------------------------
+    def configure(self, queues: Iterable[Queue]) -> None:
+        self.queues = {queue.name: queue for queue in queues}
+        self.cells = {}
+        self.refresh_view()
+
+    def update_source(self, state: SourceState, now: float) -> None:
+        """Store the update and draw once the burst it came in is over: discovery reports
+        every queue it found at once, and each redraw goes over every row.
+
+        A queue the store no longer holds (discovery stopped listing it) loses its row.
+        """
+        for name in [
+            name for name, known in self.states.items() if known.id not in self.history.sources
+        ]:
+            del self.states[name]
+            self.cells.pop(name, None)
+        self.states[state.name] = state
+        self.now = now
+        if self.is_mounted and not self.pending:
+            self.pending = True
+            self.call_later(self.draw_pending)
+
+    def draw_pending(self) -> None:
+        self.pending = False
+        self.redraw()
+
+    def redraw(self) -> None:
+        field = self.query_one(FilterField)
+        rows: dict[str, tuple[Any, ...]] = {}
+        self.keys = {}
+        palette = self.palette
+        for name, state in self.states.items():
+            cached = self.cells.get(name)
+            if cached and cached[0] is state and cached[1] is palette and state.error is None:
+                cells = cached[2]
+            else:  # a failing queue's reason counts down to its retry
+                cells = self.row(state)
+                self.cells[name] = (state, palette, cells)
+            if not field.matches(name, state.kind, cells[-1].plain):
+                continue
+            self.keys[name] = sort_key(self.sort, state)
+            rows[name] = cells
+        self.shown = len(rows)
+        self.focus_target.sync(rows)
+        self.show_title()
+        self.show_sources_state()
+
+    def row(self, state: SourceState) -> tuple[Any, ...]:
         palette = self.palette
         sample = state.sample if isinstance(state.sample, QueueSample) else None
-        if state.error is not None:
-            error = Text(problem(state, self.now, self.paused), style=palette.style("critical"))
-        elif sample is None:
-            error = palette.muted("waiting for first poll")
-        else:
-            error = Text()
-        trend = sparkline(self.history.history_of(f"queue.{state.name}.depth"), TREND_WIDTH)
+        if sample is None:
+            return (
+                palette.source(state),
+                state.name,
+                *(Text(NO_DATA),) * (len(COLUMNS) - 4),
+                state.kind,
+                self.reason(state, None),
+            )
+        crossed = crossed_thresholds(sample, config_of(self.queues, state.name))
+
+        def count(field: str) -> Text:
+            text = number(getattr(sample, field))
+            if field in sample.shared and getattr(sample, field) is not None:
+                text += SHARED
+            return marked(text, crossed.get(field), palette)
+
         return (
             palette.source(state),
             state.name,
+            count("depth"),
+            Text(per_minute(sample.rate_net)),
+            Text(sparkline(self.history.history_of(f"queue.{state.name}.depth"), TREND_WIDTH)),
+            marked(format_duration(sample.oldest_age_s), crossed.get("oldest_age_s"), palette),
+            count("active"),
+            count("failed"),
+            count("workers"),
+            Text(drain(sample)),
             state.kind,
-            number(sample.depth) if sample else NO_DATA,
-            trend,
-            format_duration(sample.oldest_age_s) if sample else NO_DATA,
-            error,
+            self.reason(state, sample),
         )
+
+    def reason(self, state: SourceState, sample: QueueSample | None) -> Text:
+        """Why the queue is not ok: the poll error, the thresholds crossed, else its notes."""
+        palette = self.palette
+        if state.error is not None:
+            return Text(problem(state, self.now, self.paused), style=palette.style("critical"))
+        if sample is None:
+            return palette.muted("waiting for first poll")
+        text = Text()
+        if sample.paused:
+            text.append(PAUSED, palette.style("warning"))
+        if sample.reasons:
+            if text:
+                text.append(" · ")
+            text.append(" · ".join(sample.reasons), palette.style(sample.status))
+        elif sample.notes:
+            if text:
+                text.append(" · ")
+            text.append_text(palette.muted(" · ".join(sample.notes)))
+        return text
+
+    def show_title(self) -> None:
+        title = Text(f"{self.number} {self.title}")
+        title.append(f" · by {self.sort}", "dim")
+        if self.filter:
+            title.append(f" · /{self.filter} ({self.shown} of {len(self.states)})")
+        if not same(title, self.heading):
+            self.heading = title
+            self.border_title = title
+
+    def show_sources_state(self) -> None:
+        """Poll errors first (as every pane); else the worst queue's first reason, then the
+        tally: the subtitle is visible at any width, the reason column may be scrolled off."""
+        worst = worst_queue(self.states.values())
+        if worst is None or any(state.error is not None for state in self.states.values()):
+            super().show_sources_state()
+            return
+        palette = self.palette
+        subtitle = Text(
+            f"{GLYPHS[worst.status]} {worst.name}: {worst.reasons[0]} · ",
+            style=palette.style(worst.status),
+        )
+        subtitle.append_text(
+            palette.tally(
+                source_status(state) for state in self.states.values() if state.sample is not None
+            )
+        )
+        self.show_problem(False, subtitle)
+
+    # --- keys ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.query_one(FilterField).active
+        return True
+
+    def action_filter(self) -> None:
+        self.query_one(FilterField).open()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterField).clear()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.redraw()
+        self.focus_target.reorder()
+
+    @on(FilterField.Applied)
+    def _filtered(self, event: FilterField.Applied) -> None:
+        event.stop()
+        self.filter = event.text
+        self.redraw()
+        self.focus_target.reorder()
+
+    @on(DataTable.RowSelected, "#queues-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        state = self.states.get(event.row_key.value or "")
+        if state is not None:
+            self.post_message(self.DetailWanted(state))
+
+
+def config_of(queues: Mapping[str, Queue], name: str) -> Queue | None:
+    """A queue's entry; a discovered queue (``ENTRY/QUEUE``) has its ``discover`` entry's."""
+    if name in queues:
+        return queues[name]
+    return next(
+        (
+            queue
+            for queue in queues.values()
+            if queue.discover and name.startswith(f"{queue.name}/")
+        ),
+        None,
+    )
+
+
+def crossed_thresholds(sample: QueueSample, config: Queue | None) -> dict[str, Status]:
+    """The status each field's own thresholds give it, for the fields past one."""
+    if config is None:
+        return {}
+    crossed: dict[str, Status] = {}
+    for field in THRESHOLD_FIELDS:
+        alone = QueueReading(**{"depth": None, field: getattr(sample, field)})
+        status, _ = queue_status(alone, config)
+        if status != "ok":
+            crossed[field] = status
+    return crossed
+
+
+def marked(text: str, status: Status | None, palette: Palette) -> Text:
+    """A value, with the glyph and colour of the threshold it crossed (if any)."""
+    if status is None:
+        return Text(text)
+    return Text(f"{GLYPHS[status]} {text}", palette.style(status))
+
+
+def per_minute(rate: float | None) -> str:
+    """``+12/m``, ``-0.5/m``, ``0/m``; ``—`` before two reads some time apart."""
+    if rate is None:
+        return NO_DATA
+    if abs(rate) < 0.05:
+        return "0/m"
+    if abs(rate) < 10:
+        return f"{rate:+.1f}/m"
+    return f"{rate:+,.0f}/m"
+
+
+def drain(sample: QueueSample) -> str:
+    """Time to empty at the current drain rate; ``growing`` or ``steady`` when not draining."""
+    if sample.eta_s is not None:
+        return "empty" if sample.eta_s == 0 else format_duration(sample.eta_s)
+    if sample.trend in ("growing", "steady"):
+        return sample.trend
+    return NO_DATA
+
+
+def sort_key(sort: str, state: SourceState) -> tuple[Any, ...]:
+    """Status: worst first, then by name. Depth, growth, oldest: largest first, no data last."""
+    if sort == "name":
+        return (state.name,)
+    if sort == "status":
+        return (STATUS_RANK[row_status(state)], state.name)
+    sample = state.sample if isinstance(state.sample, QueueSample) else None
+    field = {"depth": "depth", "growth": "rate_net", "oldest": "oldest_age_s"}[sort]
+    value = getattr(sample, field) if sample else None
+    return (value is None, -(value or 0.0), state.name)
+
+
+def worst_queue(states: Iterable[SourceState]) -> QueueSample | None:
+    """The sample of the worst queue past a threshold (by status, then name), if any."""
+    samples = [
+        state.sample
+        for state in states
+        if isinstance(state.sample, QueueSample) and state.sample.reasons
+    ]
+    return min(samples, key=lambda sample: (STATUS_RANK[sample.status], sample.name), default=None)

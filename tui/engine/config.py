@@ -33,6 +33,8 @@ class Settings(_Model):
     """Window of the derived check metrics (p50/p95 latency, error rate, uptime)."""
     theme: str = "textual-dark"
     read_only: bool = False
+    bell: bool = True
+    """Ring the terminal bell when a critical alert starts firing (the console only)."""
 
 
 class Check(_Model):

@@ -62,7 +62,9 @@ class ConsoleScreen(Screen[None]):
         database = DatabasePane(
             [state for state in sources if state.section == "database"], read_only=read_only
         )
-        self.alerts = AlertsPane()
+        self.alerts = AlertsPane(
+            [state for state in sources if state.section == "alertsource"], read_only=read_only
+        )
         self.runbooks = RunbooksPane(runbooks)
         self.panes: list[Pane] = [health, queues, database, self.alerts, self.runbooks]
         self.database = database
@@ -95,6 +97,8 @@ class ConsoleScreen(Screen[None]):
         pane = self.by_section.get(state.section)
         if pane is not None:
             pane.update_source(state, now)
+        elif state.section == "alertsource":
+            self.alerts.update_source(state, now)
         self.update_status()
 
     def alerts_updated(self, alerts: Iterable[Alert], now: float) -> None:
@@ -175,6 +179,13 @@ class ConsoleScreen(Screen[None]):
         if not self.zoomed:
             self.action_zoom()
         self.runbooks.preview.focus()
+
+    def open_runbook(self, entry: RunbookEntry) -> None:
+        """Show ``entry`` full size in the Runbooks pane (an alert's ``o``): highlighting it
+        asks for its text, as moving onto it in the list does."""
+        options = self.runbooks.focus_target
+        options.highlighted = options.get_option_index(entry.name)
+        self._read_runbook()
 
 
 def _pane_of(widget: Widget) -> Pane | None:

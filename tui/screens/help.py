@@ -12,7 +12,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from widgets.alerts import ACKED, SUPPRESSED
 from widgets.health import FLAPPING
+from widgets.queues import SHARED
 from widgets.status import GLYPHS, STALE, WAITING
 
 KEYS: tuple[tuple[str, str], ...] = (
@@ -24,11 +26,20 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("enter", "Runbooks: read the highlighted runbook full size"),
     ("/", "Health: filter by name or detail (enter keeps it)"),
     ("s", "Health: sort by status → name → latency → p95"),
+    ("enter", "Queues: the highlighted queue in detail, with history"),
+    ("/", "Queues: filter by name, kind or reason"),
+    ("s", "Queues: sort status → name → depth → growth → oldest"),
     ("enter", "Database: the highlighted session in full"),
     ("c / K", "Database: cancel the query / terminate the session (asks first)"),
     ("space", "Database: mark a session; c and K then act on all marked"),
     ("y", "Database: copy the query text (OSC 52 clipboard)"),
     ("i", "Database: connections by database/user/app/client, role, sizes"),
+    ("enter", "Alerts: the alert in detail (labels, links, history)"),
+    ("enter  → ←", "Alerts: open / close a group (TargetDown ×7)"),  # noqa: RUF001
+    ("a", "Alerts: acknowledge (comment optional); again to undo"),
+    ("s", "Alerts: silence in Alertmanager (duration, comment)"),
+    ("x", "Alerts: expire the alert's silence (asks first)"),
+    ("o", "Alerts: open its runbook (a URL is shown and copied)"),
     ("home / end", "first / last row of a table"),
     ("esc", "clear the filter, close a detail or a runbook, unzoom"),
     ("r", "refresh every source now (also while paused)"),
@@ -45,8 +56,13 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (f"{STALE} stale", "last poll failed; the last good data is shown"),
     (f"{WAITING} waiting", "not polled yet"),
     (FLAPPING, "a check going up and down; toasts wait until it settles"),
+    ("▲ 1,240", "a queue's value past one of its thresholds (✖ when critical)"),
+    (f"57{SHARED}", "counted across all the system's queues (Sidekiq retry, Celery unacked)"),
     ("◆ blocks N", "a root blocker: N sessions wait behind it (└ waiting)"),
     ("⏸ refresh held", "the Database pane holds still while you select"),
+    (f"{GLYPHS['info']} info", "an info alert"),
+    (f"{SUPPRESSED} suppressed", "an alert in a maintenance window, silenced or inhibited"),
+    (f"{ACKED} ack NAME", "acknowledged here by NAME; `check` still counts it"),
 )
 
 
