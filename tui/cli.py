@@ -78,7 +78,83 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="write a commented starter config")
     init.add_argument("path", nargs="?", default="watchdeck.yaml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _runbook_parser(commands)
     return parser
+
+
+# --- runbook ----------------------------------------------------------------------------
+def _runbook_parser(commands: argparse._SubParsersAction) -> None:
+    runbook = commands.add_parser("runbook", help="list, show, run, resume runbooks headless")
+    _common(runbook)
+    actions = runbook.add_subparsers(dest="runbook_command", metavar="ACTION", required=True)
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help)
+        _common(parser)
+        return parser
+
+    listing = action("list", "the runbooks under runbooks.paths")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = action("show", "title, variables and steps of a runbook")
+    show.add_argument("runbook", metavar="NAME_OR_PATH")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    run = action("run", "run a runbook's steps; exit 0 when every executed step passed")
+    run.add_argument("runbook", metavar="NAME_OR_PATH")
+    run.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
+    resume = action("resume", "go on with a run after a failure, a crash or a disconnect")
+    resume.add_argument("run_id", metavar="RUN_ID", nargs="?", help="default: the latest open")
+    resume.add_argument(
+        "--interrupted",
+        choices=["retry", "skip"],
+        help="what to do with a step that was running when watchdeck died",
+    )
+    for parser in (run, resume):
+        parser.add_argument(
+            "--var", action="append", metavar="NAME=VALUE", help="a variable (NAME alone: $NAME)"
+        )
+        parser.add_argument("--yes", action="store_true", help="confirm steps that ask")
+        parser.add_argument(
+            "--danger-ok",
+            metavar="RUNBOOK",
+            help="also run danger steps: repeat the runbook's name",
+        )
+        parser.add_argument("--json", action="store_true", help="print the run as JSON at the end")
+        parser.add_argument(
+            "--read-only", action="store_true", default=argparse.SUPPRESS, help="run nothing"
+        )
+    action("runs", "recorded runs, newest first")
+    report = action("report", "a run as Markdown, for the change record")
+    report.add_argument("run_id", metavar="RUN_ID")
+
+
+def cmd_runbook(args: argparse.Namespace) -> int:
+    from tui.engine import logs
+    from tui.engine.config import Config
+    from tui.engine.loader import ConfigError
+    from tui.engine.paths import state_dir
+    from tui.engine.runbooks.headless import Context, main
+
+    try:
+        config, path = _load(args)
+        base_dir = path.resolve().parent
+    except ConfigError as exc:
+        _err(str(exc))
+        return 1
+    except LookupError:  # runbooks given by path work without a config
+        config, base_dir = Config(), Path.cwd()
+    directory = state_dir(args.state_dir)
+    logs.setup(directory, args.log_level)  # warnings go to the log file, not the terminal
+    context = Context(
+        config=config,
+        base_dir=base_dir,
+        state_dir=directory,
+        read_only=getattr(args, "read_only", False) or config.settings.read_only,
+        runbook_paths=[
+            candidate if (candidate := Path(p).expanduser()).is_absolute() else base_dir / candidate
+            for p in config.runbooks.paths
+        ],
+    )
+    return main(args, context)
 
 
 def _err(message: str) -> None:
@@ -233,6 +309,7 @@ COMMANDS = {
     "schema": cmd_schema,
     "init": cmd_init,
     "demo": cmd_demo,
+    "runbook": cmd_runbook,
 }
 
 

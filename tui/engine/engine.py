@@ -21,7 +21,7 @@ from tui.engine.events import AlertsUpdated, Event, Listener, SourceUpdated
 from tui.engine.journal import Journal
 from tui.engine.maintenance import ActiveWindow, active, compile_window
 from tui.engine.rules import RuleEngine
-from tui.engine.runbooks.catalog import RunbookEntry, discover
+from tui.engine.runbooks.catalog import RunbookEntry, attached_alerts, discover
 from tui.engine.samples import Alert, AlertsSample, Session
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources import Source
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tui.engine.alert_actions import AlertActions, SilenceOutcome
     from tui.engine.alert_sources import AlertmanagerSource
     from tui.engine.pg_actions import BackendSignaller, Signal
+    from tui.engine.runbooks.executor import RunbookExecutor
     from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement
 
 
@@ -174,6 +175,25 @@ class Engine:
         """pg_stat_statements by total time, fetched now; raises ``Unavailable`` with why."""
         source = self.scheduler.sources[f"database:{database}"]
         return await source.top_statements()  # type: ignore[attr-defined,no-any-return]
+
+    # --- runbooks ----------------------------------------------------------------------
+    def runbook_executor(self) -> RunbookExecutor:
+        """Runs runbook steps through this engine's action path (read-only refusal, journal)
+        with its databases and health checks; ``aclose()`` it when the viewer closes."""
+        from tui.engine.runbooks.executor import RunbookExecutor
+
+        return RunbookExecutor(
+            self.config,
+            self.actions,
+            state_dir=self.state_dir,
+            base_dir=self.base_dir,
+            clock=self.clock,
+        )
+
+    def runbook_alerts(self, entry: RunbookEntry) -> list[str]:
+        """Alert names attached to a runbook: its front matter's, the rules naming it, and
+        alerts firing now that name it."""
+        return attached_alerts(entry, self.config.alerts.rules, self.alerts)
 
     # --- controls ----------------------------------------------------------------------
     def refresh_now(self) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)\s*([A-Za-z0-9_+-]*)")
-_CHECKBOX = re.compile(r"^\s*[-*+]\s+\[[ xX]\]\s+")
-RUNNABLE = {"sh", "bash", "shell", "sql", "http"}
+from tui.engine.runbooks.model import Runbook, RunbookError
+from tui.engine.runbooks.parse import load
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,40 +18,31 @@ class RunbookEntry:
     path: Path
     steps: int
     """Checklist items plus runnable code blocks, in document order."""
+    alerts: tuple[str, ...] = ()
+    """Alert names its front matter attaches it to (see ``attached_alerts`` for all)."""
+    error: str | None = None
+    """Why it cannot be used (``file:line: message``); it is still listed, to be fixed."""
 
     def read(self) -> str:
         return self.path.read_text(encoding="utf-8", errors="replace")
 
-
-def _strip_front_matter(text: str) -> str:
-    if text.startswith("---\n"):
-        end = text.find("\n---", 4)
-        if end != -1:
-            return text[end + 4 :].lstrip("\n")
-    return text
+    def load(self) -> Runbook:
+        """The parsed runbook, read now; raises RunbookError."""
+        return load(self.path)
 
 
 def summarize(path: Path) -> RunbookEntry:
-    text = _strip_front_matter(path.read_text(encoding="utf-8", errors="replace"))
-    title: str | None = None
-    steps = 0
-    fence: str | None = None
-    for line in text.splitlines():
-        match = _FENCE.match(line)
-        if fence is not None:
-            if match and match.group(1) == fence and not match.group(2):
-                fence = None
-            continue
-        if match:
-            fence = match.group(1)
-            if match.group(2).lower() in RUNNABLE:
-                steps += 1
-            continue
-        if title is None and (h1 := _H1.match(line)):
-            title = h1.group(1)
-        elif _CHECKBOX.match(line):
-            steps += 1
-    return RunbookEntry(name=path.stem, title=title or path.stem, path=path, steps=steps)
+    try:
+        runbook = load(path)
+    except RunbookError as exc:
+        return RunbookEntry(name=path.stem, title=path.stem, path=path, steps=0, error=str(exc))
+    return RunbookEntry(
+        name=runbook.name,
+        title=runbook.title,
+        path=path,
+        steps=len(runbook.steps),
+        alerts=runbook.alerts,
+    )
 
 
 def discover(paths: Iterable[Path]) -> list[RunbookEntry]:
@@ -67,10 +55,54 @@ def discover(paths: Iterable[Path]) -> list[RunbookEntry]:
             candidates = sorted(base.rglob("*.md")) if base.is_dir() else []
         for path in candidates:
             resolved = path.resolve()
-            if resolved in found:
+            if resolved in found or not path.is_file():
                 continue
-            try:
-                found[resolved] = summarize(path)
-            except OSError:
+            entry = summarize(path)
+            if entry.error and not _readable(path):
                 continue
+            found[resolved] = entry
     return sorted(found.values(), key=lambda entry: entry.title.lower())
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return True
+    except OSError:
+        return False
+
+
+def find(name_or_path: str, entries: Iterable[RunbookEntry], cwd: Path | None = None) -> Path:
+    """The file a user means: an existing path, else a runbook's name (file stem) or title.
+
+    Raises LookupError saying what was tried.
+    """
+    candidate = Path(name_or_path).expanduser()
+    if not candidate.is_absolute() and cwd is not None:
+        candidate = cwd / candidate
+    if candidate.is_file():
+        return candidate
+    entries = list(entries)
+    for match in (
+        [entry for entry in entries if entry.name == name_or_path],
+        [entry for entry in entries if entry.title.lower() == name_or_path.lower()],
+    ):
+        if len(match) == 1:
+            return match[0].path
+        if len(match) > 1:
+            places = ", ".join(str(entry.path) for entry in match)
+            raise LookupError(f"{name_or_path!r} names several runbooks: {places}; give a path")
+    known = ", ".join(sorted(entry.name for entry in entries)) or "none under runbooks.paths"
+    raise LookupError(f"no runbook {name_or_path!r} (a file, or one of: {known})")
+
+
+def attached_alerts(
+    entry: RunbookEntry, rules: Iterable[object] = (), alerts: Iterable[object] = ()
+) -> list[str]:
+    """Alert names attached to a runbook: its front matter's ``alerts``, the rules whose
+    ``runbook`` is its name, and alerts seen now that name it (e.g. from Alertmanager)."""
+    names = set(entry.alerts)
+    for item in (*rules, *alerts):
+        if getattr(item, "runbook", None) == entry.name:
+            names.add(str(getattr(item, "name", "")))
+    return sorted(name for name in names if name)

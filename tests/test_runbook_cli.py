@@ -1,0 +1,315 @@
+"""``watchdeck runbook``: the headless face, run as a user would (a subprocess, no terminal)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+GUIDE = """---
+variables:
+  WHO: {default: world}
+  TOKEN: {secret: true}
+---
+# Say hello
+
+- [ ] Tell the team
+
+```sh {name="Greet"}
+echo "hello $WHO"
+```
+
+```sh {name="Mark", confirm}
+touch "$MARK"
+```
+
+```sh {name="Drop everything", danger}
+echo "dropped, token ${TOKEN:-none}"
+```
+"""
+
+
+def cli(tmp: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", "runbook", *args],
+        cwd=tmp,
+        env=environment(tmp, env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def environment(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "WATCHDECK_CONFIG"}
+    env["WATCHDECK_STATE_DIR"] = str(tmp / "state")
+    env["MARK"] = str(tmp / "marked")
+    return env | (extra or {})
+
+
+@pytest.fixture
+def guide(tmp_path: Path) -> Path:
+    (tmp_path / "runbooks").mkdir()
+    path = tmp_path / "runbooks" / "say-hello.md"
+    path.write_text(GUIDE)
+    (tmp_path / "watchdeck.yaml").write_text("runbooks: {paths: [runbooks]}\n")
+    return path
+
+
+def runs(tmp: Path) -> list[Path]:
+    return sorted((tmp / "state" / "runbooks").glob("*.jsonl"))
+
+
+def test_list_and_show(tmp_path: Path, guide: Path):
+    listed = cli(tmp_path, "list")
+    assert listed.returncode == 0
+    assert listed.stdout.split() == ["say-hello", "4", "Say", "hello"]
+    shown = cli(tmp_path, "show", "say-hello", "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert (data["title"], data["path"]) == ("Say hello", str(guide))
+    assert data["variables"][1] == {
+        "name": "TOKEN",
+        "type": "string",
+        "default": None,
+        "choices": None,
+        "secret": True,
+        "required": False,
+        "description": "",
+    }
+    steps = [
+        (s["index"], s["title"], s["kind"], s["confirm"], s["danger"], s["timeout_s"])
+        for s in data["steps"]
+    ]
+    assert steps == [
+        (1, "Tell the team", "manual", False, False, None),
+        (2, "Greet", "shell", False, False, None),
+        (3, "Mark", "shell", True, False, None),
+        (4, "Drop everything", "shell", True, True, None),
+    ]
+    assert data["steps"][1]["code"] == 'echo "hello $WHO"\n'
+    text = cli(tmp_path, "show", str(guide))
+    assert "[danger]" in text.stdout and '| echo "hello $WHO"' in text.stdout
+
+
+def test_run_all_the_way_with_json(tmp_path: Path, guide: Path):
+    secret = "tok-abcdef-123"
+    result = cli(
+        tmp_path, "run", "say-hello", "--var", "WHO=ops", "--var", "TOKEN", "--yes",
+        "--danger-ok", "say-hello", "--json", env={"TOKEN": secret},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    statuses = [(s["index"], s["status"], s["message"] or "") for s in data["steps"]]
+    assert [status[:2] for status in statuses] == [
+        (1, "pending"),  # a manual step is reported, never faked
+        (2, "ok"),
+        (3, "ok"),
+        (4, "ok"),
+    ]
+    assert data["steps"][1]["output_excerpt"] == "hello ops\n"
+    assert data["steps"][3]["output_excerpt"] == "dropped, token ***\n"
+    assert data["variables"] == {"WHO": "ops", "TOKEN": "***"}
+    assert data["closed"] and (tmp_path / "marked").exists()
+    assert "hello ops" in result.stderr  # live output goes to stderr when stdout is JSON
+    report = cli(tmp_path, "report", data["run_id"])
+    assert report.returncode == 0
+    assert "### 2. ✓ Greet" in report.stdout and "hello ops" in report.stdout
+    state = "".join(p.read_text(errors="replace") for p in (tmp_path / "state").rglob("*.*"))
+    assert secret not in state + result.stdout + result.stderr + report.stdout
+
+
+def test_without_a_terminal_a_confirm_step_needs_yes(tmp_path: Path, guide: Path):
+    result = cli(tmp_path, "run", "say-hello")
+    assert result.returncode == 1
+    assert "stopped: step 3 asks for confirmation: pass --yes, or run from a terminal" in (
+        result.stderr
+    )
+    assert "hello world" in result.stdout  # step 2 ran
+    assert not (tmp_path / "marked").exists()
+
+
+def test_danger_needs_the_runbooks_name(tmp_path: Path, guide: Path):
+    only_yes = cli(tmp_path, "run", "say-hello", "--yes")
+    assert only_yes.returncode == 1
+    assert "step 4 is marked danger" in only_yes.stderr
+    assert "--danger-ok say-hello" in only_yes.stderr
+    assert "dropped, token none" not in only_yes.stdout  # shown, not run
+    wrong = cli(tmp_path, "run", "say-hello", "--yes", "--danger-ok", "other-runbook")
+    assert wrong.returncode == 1
+    assert "--danger-ok names 'other-runbook'; this runbook is 'say-hello'" in wrong.stderr
+
+
+def test_a_failing_step_stops_the_run_with_exit_1(tmp_path: Path):
+    (tmp_path / "fail.md").write_text('# F\n\n```sh\nexit 7\n```\n\n```sh\ntouch "$MARK"\n```\n')
+    result = cli(tmp_path, "run", "./fail.md", "--json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert [(s["status"], s["exit_code"]) for s in data["steps"]] == [
+        ("failed", 7),
+        ("pending", None),
+    ]
+    assert not data["closed"] and not (tmp_path / "marked").exists()
+
+
+def test_dry_run_runs_nothing(tmp_path: Path, guide: Path):
+    result = cli(tmp_path, "run", "say-hello", "--dry-run", "--var", "WHO=$(touch x)")
+    assert result.returncode == 0, result.stderr
+    assert 'echo "hello $(touch x)"' in result.stdout
+    assert "[4] ▶ sh: Drop everything (sh; needs --danger-ok or the name typed" in result.stdout
+    assert not (tmp_path / "marked").exists() and not (tmp_path / "x").exists()
+    assert runs(tmp_path) == []
+    assert not (tmp_path / "state" / "journal.jsonl").exists()
+
+
+def test_read_only_refuses_to_run(tmp_path: Path, guide: Path):
+    result = cli(tmp_path, "run", "say-hello", "--yes", "--read-only")
+    assert result.returncode == 1
+    assert "read-only mode: runbook steps are not run" in result.stderr
+    assert runs(tmp_path) == [] and not (tmp_path / "marked").exists()
+
+
+def test_clear_errors(tmp_path: Path, guide: Path):
+    unknown = cli(tmp_path, "run", "nope")
+    assert unknown.returncode == 1
+    assert "no runbook 'nope' (a file, or one of: say-hello)" in unknown.stderr
+    bad = cli(tmp_path, "run", "say-hello", "--var", "WHOM=x")
+    assert bad.returncode == 1
+    assert "unknown variable WHOM (did you mean WHO?)" in bad.stderr
+    (tmp_path / "broken.md").write_text("# B\n\n```sh {timeout=never}\nls\n```\n")
+    broken = cli(tmp_path, "show", "./broken.md")
+    assert broken.returncode == 1
+    assert f"{tmp_path / 'broken.md'}:3: ```sh {{...}}: timeout: expected a duration" in (
+        broken.stderr
+    )
+
+
+SLOW = """# Survive a kill
+
+```sh {name="First"}
+echo first
+```
+
+```sh {name="Slow"}
+if [ -e "$MARK" ]; then echo "second attempt"; exit 0; fi
+touch "$MARK"
+echo started
+sleep 300
+```
+
+```sh {name="Last"}
+echo last
+```
+"""
+
+
+def _process_event(run_file: Path) -> dict | None:
+    for line in run_file.read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "step.process" and event["step"] == 2:
+            return event
+    return None
+
+
+def test_kill_9_mid_step_then_resume(tmp_path: Path):
+    (tmp_path / "slow.md").write_text(SLOW)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pgid = None
+    try:
+        deadline = time.monotonic() + 60
+        event = None
+        while event is None and time.monotonic() < deadline:
+            found = runs(tmp_path)
+            event = _process_event(found[0]) if found else None
+            time.sleep(0.05)
+        assert event is not None, "step 2 never started"
+        pgid = event["pgid"]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+        undecided = cli(tmp_path, "resume")
+        assert undecided.returncode == 1
+        assert "step 2 was interrupted (its processes may still be running)" in undecided.stdout
+        assert "--interrupted retry or --interrupted skip" in undecided.stderr
+
+        resumed = cli(tmp_path, "resume", "--interrupted", "retry", "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        data = json.loads(resumed.stdout)
+        assert [(s["status"], s["attempts"]) for s in data["steps"]] == [
+            ("ok", 1),  # not run again
+            ("ok", 2),
+            ("ok", 1),
+        ]
+        assert data["steps"][1]["output_excerpt"] == "second attempt\n"
+        assert "step 2 was interrupted" in resumed.stderr
+        report = cli(tmp_path, "report", data["run_id"]).stdout
+        assert "- **Resumed:**" in report and "attempt 2" in report
+    finally:
+        process.kill()
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt
+
+
+def test_runbook_commands_never_import_textual(tmp_path: Path, guide: Path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tui.cli", "runbook", "run", "say-hello",
+         "--dry-run"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "markdown_it" in imported
+    assert not [name for name in imported if name.split(".")[0] == "textual"]
+
+
+def test_on_a_terminal_a_person_ticks_confirms_and_types_the_name(tmp_path: Path, guide: Path):
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", "say-hello", "--json"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    os.write(master, b"d\ny\nsay-hello\n")  # tick step 1, confirm step 3, name for step 4
+    seen = b""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            with contextlib.suppress(OSError):
+                seen += os.read(master, 65536)
+    stdout = process.communicate(timeout=60)[0]
+    os.close(master)
+    assert process.returncode == 0, seen.decode(errors="replace")
+    assert b"done? [d]one, [s]kip, [l]ater, [q]uit" in seen
+    assert b"DANGER: type the runbook's name (say-hello)" in seen
+    data = json.loads(stdout)
+    assert [s["status"] for s in data["steps"]] == ["done-manual", "ok", "ok", "ok"]
+    assert (tmp_path / "marked").exists()

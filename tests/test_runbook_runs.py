@@ -1,0 +1,129 @@
+"""Runs: progress on disk rebuilt exactly, secrets asked again, interrupted steps, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runbook_helpers import everything_written, executor, runbook
+
+from tui.engine.runbooks.report import render_report
+from tui.engine.runbooks.run import RunError, load
+from tui.engine.runbooks.variables import VariableProblem
+
+BOOK = """---
+window: 10m
+variables:
+  TARGET: {type: choice, choices: [blue, green], default: blue}
+  KEY: {secret: true, required: true}
+  N: {type: int, required: true}
+---
+# Switch traffic
+
+- [ ] Announce it
+
+```sh {capture=BEFORE}
+echo "$TARGET:$N"
+```
+
+```sh
+echo "key is $KEY"
+```
+
+- [ ] Tell the team it is done
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_progress_is_rebuilt_from_the_run_file(tmp_path: Path):
+    state = tmp_path / "state"
+    clock = Clock()
+    runner = executor(state)
+    runner.clock = clock
+    run = runner.start(runbook(tmp_path, BOOK), {"TARGET": "green", "N": "7", "KEY": "k-123456"})
+    runner.tick(run, 1)
+    assert (await runner.run_step(run, 2)).status == "ok"
+    runner.skip(run, 3, "done by hand")
+    clock.now += 700  # past the 10-minute window
+    loaded = load(state, run.id)
+    assert [step.status for step in loaded.steps] == ["done-manual", "ok", "skipped", "pending"]
+    assert loaded.state(3).message == "done by hand"
+    assert loaded.values == {"TARGET": "green", "N": 7, "BEFORE": "green:7"}
+    assert loaded.secrets_given == {"KEY"}
+    assert [var.name for var in loaded.missing_secrets()] == ["KEY"]
+    assert loaded.runbook.sha256 == run.runbook.sha256
+    assert loaded.window_status(clock.now) == (600.0, 700.0, True)
+    assert "k-123456" not in everything_written(state)
+
+
+async def test_a_resumed_run_asks_for_its_secrets_again(tmp_path: Path):
+    state = tmp_path / "state"
+    runner = executor(state)
+    run = runner.start(runbook(tmp_path, BOOK), {"N": 1, "KEY": "first-key-value"})
+    loaded = runner.open(run.id)
+    plan = runner.plan(loaded, 3)
+    assert plan.problem == "secret to give again: KEY"
+    assert (await runner.run_step(loaded, 3)).status == "failed"
+    assert runner.resume(loaded, {"KEY": "second-key-value"}) == []
+    assert runner.plan(loaded, 3).problem is None
+    result = await runner.run_step(loaded, 3)
+    assert result.output == "key is ***\n"
+    assert "second-key-value" not in everything_written(state)
+
+
+async def test_a_step_left_running_comes_back_interrupted(tmp_path: Path):
+    state = tmp_path / "state"
+    runner = executor(state)
+    run = runner.start(runbook(tmp_path, BOOK), {"N": 1, "KEY": "abcdabcd"})
+    run.started(2, "echo", None)  # what a kill -9 leaves: a start and no end
+    with run.file.open("a") as handle:
+        handle.write('{"event": "step.ended", "st')  # and a line torn mid-write
+    loaded = load(state, run.id)
+    assert loaded.state(2).status == "interrupted"
+    assert runner.resume(loaded, {"KEY": "abcdabcd"}) == [2]
+    assert load(state, run.id).resumed  # the resume is on record too
+
+
+def test_values_are_checked_before_a_run_starts(tmp_path: Path):
+    runner = executor(tmp_path / "state")
+    book = runbook(tmp_path, BOOK)
+    with pytest.raises(VariableProblem) as caught:
+        runner.start(book, {"TARGET": "red", "N": "many", "BEFORE": "x", "TARGTE": "y"})
+    assert str(caught.value).splitlines() == [
+        "BEFORE is set by step 2 (capture=BEFORE)",
+        "unknown variable TARGTE (did you mean TARGET?); this runbook has: TARGET, KEY, N",
+        "TARGET is one of blue, green; got 'red'",
+        "KEY is required",
+        "N is a whole number, got 'many'",
+    ]
+    assert not (tmp_path / "state" / "runbooks").exists()
+    with pytest.raises(RunError, match="no run nope"):
+        runner.open("nope")
+
+
+async def test_report_for_the_change_record(tmp_path: Path):
+    state = tmp_path / "state"
+    runner = executor(state)
+    run = runner.start(runbook(tmp_path, BOOK), {"N": 2, "KEY": "report-secret"})
+    runner.tick(run, 1)
+    await runner.run_step(run, 2)
+    await runner.run_step(run, 3)
+    runner.close(run)
+    report = render_report(load(state, run.id))
+    assert report.startswith("# Runbook run: Switch traffic\n")
+    assert f"- **Run:** `{run.id}`" in report
+    assert "- **Window:** 10m00s planned" in report
+    assert "| `KEY` | `***` |" in report and "| `TARGET` | `blue` |" in report
+    assert "### 1. ☑ Announce it" in report
+    assert "### 2. ✓ Announce it" in report  # a block takes the checklist item before it
+    assert '```sh\necho "blue:2"\n```' in report  # the command as it ran
+    assert "key is ***" in report
+    assert "### 4. ☐ Tell the team it is done\n\nmanual · not done" in report
+    assert "report-secret" not in report
