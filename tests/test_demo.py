@@ -128,6 +128,14 @@ def _assert_serving(exports: dict[str, str]) -> None:
         assert client.llen("webhooks") > 0
     finally:
         client.close()
+    if "PATH" in exports:  # printed for another shell: the bundled psql and redis-cli
+        tools = {
+            name
+            for directory in exports["PATH"].split(os.pathsep)
+            for name in ("psql", "redis-cli")
+            if Path(directory, name).is_file()
+        }
+        assert tools == {"psql", "redis-cli"}
     response = httpx.get(exports["WATCHDECK_DEMO_HTTP"] + "/healthz", timeout=5)
     assert response.status_code == 200
     verified = ssl.create_default_context(cafile=exports["WATCHDECK_DEMO_CA_FILE"])

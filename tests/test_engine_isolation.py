@@ -38,8 +38,14 @@ def test_engine_modules_do_not_import_textual():
 
 
 def test_check_command_never_imports_textual(tmp_path, http_server):
+    """Nor the Markdown parser: runbooks are only named by `check`, never parsed."""
+    runbooks = Path(__file__).parent.parent / "config" / "runbooks"
     config = tmp_path / "watchdeck.yaml"
-    config.write_text(f'checks: [{{name: api, url: "{http_server}/ok"}}]\n')
+    config.write_text(
+        f'checks: [{{name: api, url: "{http_server}/ok"}}]\n'
+        f"runbooks: {{paths: [{runbooks}]}}\n"
+        "alerts: {rules: [{name: ApiDown, when: check.api.up < 1, runbook: payments-down}]}\n"
+    )
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tui.cli", "check", "--config", str(config)],
         capture_output=True,
@@ -49,4 +55,4 @@ def test_check_command_never_imports_textual(tmp_path, http_server):
     assert result.returncode == 0, result.stdout + result.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
     assert "httpx" in imported
-    assert not [name for name in imported if name.split(".")[0] == "textual"]
+    assert not [name for name in imported if name.split(".")[0] in ("textual", "markdown_it")]

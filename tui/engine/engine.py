@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from tui.engine.events import AlertsUpdated, Event, Listener, SourceUpdated
 from tui.engine.journal import Journal
 from tui.engine.maintenance import ActiveWindow, active, compile_window
 from tui.engine.rules import RuleEngine
-from tui.engine.runbooks.catalog import RunbookEntry, attached_alerts, discover
+from tui.engine.runbooks.catalog import RunbookEntry, attached_alerts, discover, runbook_files
 from tui.engine.samples import Alert, AlertsSample, Session
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources import Source
@@ -68,11 +69,15 @@ class Engine:
         journal = Journal(state_dir / "journal.jsonl") if state_dir else None
         self.actions = ActionRunner(journal, read_only=self.read_only)
         self.alerts: tuple[Alert, ...] = ()
-        self.runbooks: list[RunbookEntry] = discover(self.runbook_paths())
         self._rules_task: asyncio.Task[None] | None = None
         self._setup_alerts()
 
     # --- construction ------------------------------------------------------------------
+    @functools.cached_property
+    def runbooks(self) -> list[RunbookEntry]:
+        """Parsed on first use: ``watchdeck check`` needs only their names."""
+        return discover(self.runbook_paths())
+
     def runbook_paths(self) -> list[Path]:
         return [self._resolve(path) for path in self.config.runbooks.paths]
 
@@ -293,7 +298,7 @@ class Engine:
     def alert_warnings(self) -> list[str]:
         """Problems worth telling the user that do not stop anything: rules naming a runbook
         that is not under ``runbooks.paths``, a state file that cannot be read or written."""
-        names = {entry.name for entry in self.runbooks}
+        names = {path.stem for path in runbook_files(self.runbook_paths())}
         warnings = [
             f"rule {rule.name}: no runbook named {rule.runbook!r} under runbooks.paths"
             for rule in self.config.alerts.rules

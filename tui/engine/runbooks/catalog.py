@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.engine.runbooks.model import Runbook, RunbookError
-from tui.engine.runbooks.parse import load
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +27,14 @@ class RunbookEntry:
 
     def load(self) -> Runbook:
         """The parsed runbook, read now; raises RunbookError."""
+        from tui.engine.runbooks.parse import load  # markdown-it only when a runbook is read
+
         return load(self.path)
 
 
 def summarize(path: Path) -> RunbookEntry:
+    from tui.engine.runbooks.parse import load
+
     try:
         runbook = load(path)
     except RunbookError as exc:
@@ -47,21 +50,27 @@ def summarize(path: Path) -> RunbookEntry:
 
 def discover(paths: Iterable[Path]) -> list[RunbookEntry]:
     """Every ``*.md`` under ``paths`` (files or directories), by title; unreadable ones skipped."""
-    found: dict[Path, RunbookEntry] = {}
+    found: list[RunbookEntry] = []
+    for path in runbook_files(paths):
+        entry = summarize(path)
+        if entry.error and not _readable(path):
+            continue
+        found.append(entry)
+    return sorted(found, key=lambda entry: entry.title.lower())
+
+
+def runbook_files(paths: Iterable[Path]) -> list[Path]:
+    """The ``*.md`` files under ``paths``, each once, without reading them."""
+    found: dict[Path, Path] = {}
     for base in paths:
         if base.is_file():
             candidates = [base]
         else:
             candidates = sorted(base.rglob("*.md")) if base.is_dir() else []
         for path in candidates:
-            resolved = path.resolve()
-            if resolved in found or not path.is_file():
-                continue
-            entry = summarize(path)
-            if entry.error and not _readable(path):
-                continue
-            found[resolved] = entry
-    return sorted(found.values(), key=lambda entry: entry.title.lower())
+            if path.is_file():
+                found.setdefault(path.resolve(), path)
+    return list(found.values())
 
 
 def _readable(path: Path) -> bool:
