@@ -40,12 +40,12 @@ from widgets.health import (
     DOWN,
     HISTORY_WIDTH,
     HealthPane,
-    HealthTable,
     cert_days,
     first_failure,
     history_strip,
 )
 from widgets.status import Palette
+from widgets.table import SortedTable as HealthTable
 
 BIG = (120, 40)
 SMALL = (80, 24)

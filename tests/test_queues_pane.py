@@ -32,8 +32,8 @@ from tui.engine.samples import QueueSample
 from tui.screens.console import ConsoleScreen
 from tui.screens.help import KEYS
 from tui.screens.queue_detail import QueueDetailScreen, peaks
-from widgets.health import HealthTable
 from widgets.queues import QueuesPane, drain, per_minute
+from widgets.table import SortedTable as HealthTable
 
 BIG = (120, 40)
 SMALL = (80, 24)

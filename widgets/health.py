@@ -7,26 +7,19 @@ check's detail screen. A toast says when a check changes state, never on each fa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.coordinate import Coordinate
-from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.widgets import DataTable
 
 from tui.engine.derived import CheckResult, CheckStats
 from tui.engine.report import source_status
 from tui.engine.samples import CheckSample, Status
 from tui.engine.state import SourceState, State
-from widgets.filter_field import CLEAR_FILTER, FILTER, FilterField
-from widgets.pane import SourceTablePane
-from widgets.status import GLYPHS, NO_DATA, SPARKS, Palette, problem, same
-from widgets.table import ColumnSpec, KeyedTable
+from widgets.sorted_pane import STATUS_RANK, Entry, SortedPane
+from widgets.status import GLYPHS, NO_DATA, SPARKS, Palette, problem
+from widgets.table import ColumnSpec
 
 HISTORY_WIDTH = 10
 """Results shown in the history strip, newest on the right."""
@@ -34,113 +27,35 @@ DOWN = "✖"
 """A down poll in the history strip: a glyph of its own, not only a colour."""
 FLAPPING = "≈ flapping"
 CERT_WARNING_DAYS = 30
-SORTS = ("status", "name", "latency", "p95")
-STATUS_RANK: dict[str, int] = {"critical": 0, "warning": 1, "stale": 2, "unknown": 3, "ok": 4}
-"""Default order: unhealthy first; ``unknown`` covers checks not polled yet."""
 TOAST_SEVERITY: dict[str, SeverityLevel] = {
     "critical": "error",
     "warning": "warning",
     "unknown": "warning",
     "ok": "information",
 }
-COLUMNS = (
-    ColumnSpec("status", "status"),
-    ColumnSpec("check", "check"),
-    ColumnSpec("code", "code"),
-    ColumnSpec("latency", "latency"),
-    ColumnSpec("p95", "p95"),
-    ColumnSpec("history", "history", HISTORY_WIDTH),
-    ColumnSpec("cert", "cert"),
-    ColumnSpec("detail", "detail"),
-)
 
 
-class HealthTable(KeyedTable):
-    """A KeyedTable that also keeps sorting while focused until the operator moves the cursor.
+class HealthPane(SortedPane):
+    SORTS = ("status", "name", "latency", "p95")
+    COLUMNS = (
+        ColumnSpec("status", "status"),
+        ColumnSpec("check", "check"),
+        ColumnSpec("code", "code"),
+        ColumnSpec("latency", "latency"),
+        ColumnSpec("p95", "p95"),
+        ColumnSpec("history", "history", HISTORY_WIDTH),
+        ColumnSpec("cert", "cert"),
+        ColumnSpec("detail", "detail"),
+    )
+    FILTER_HINT = "filter: name or detail · enter keeps · esc clears"
 
-    The console starts with this table focused; without this the first polls would never
-    bring the failing checks to the top. Once the cursor moved, rows stay put until the table
-    loses focus or the operator asks (``s``, the filter).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.aimed = False
-        self._placing = False
-
-    def sync(self, rows: Mapping[str, Sequence[Any]]) -> None:
-        self._placing = True
-        try:
-            super().sync(rows)
-            if self.has_focus and not self.aimed:
-                self.apply_order()
-        finally:
-            self._placing = False
-
-    def reorder(self) -> None:
-        """Sort now (the operator asked), keeping the cursor on the check it was on."""
-        key = self.cursor_key()
-        self._placing = True
-        try:
-            self.apply_order()
-            row = self.get_row_index(key) if key is not None and key in self.rows else 0
-            self.move_cursor(row=row, scroll=True)
-        finally:
-            self._placing = False
-
-    def cursor_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
-
-    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
-        super().watch_cursor_coordinate(old, new)
-        if self.has_focus and not self._placing and old != new:
-            self.aimed = True
-
-    def on_blur(self) -> None:
-        """Then KeyedTable's own ``on_blur`` (Textual calls each class's handler) re-sorts."""
-        self.aimed = False
-
-
-class HealthPane(SourceTablePane):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        FILTER,
-        Binding("s", "cycle_sort", "sort"),
-        CLEAR_FILTER,
-    ]
-
-    class DetailWanted(Message):
+    class DetailWanted(SortedPane.DetailWanted):
         """``enter`` on a check: show its detail screen."""
 
-        def __init__(self, state: SourceState) -> None:
-            super().__init__()
-            self.state = state
-
     def __init__(self, states: Sequence[SourceState], history: State) -> None:
-        super().__init__(1, "Health", id="health", states=states)
-        self.history = history
-        self.sort = SORTS[0]
-        self.filter = ""
-        self.keys: dict[str, tuple[Any, ...]] = {}
-        """Sort key of each shown row, by check name (the table sorts on the name cell)."""
-        self.shown = len(self.states)
-        self.heading = Text()
+        super().__init__(1, "Health", id="health", states=states, history=history)
         self.flapping_told: set[str] = set()
         """Checks whose flapping was announced: their changes are not toasted until it stops."""
-
-    def compose(self) -> ComposeResult:
-        yield HealthTable(
-            COLUMNS,
-            order_by=("check",),
-            order=lambda cells: self.keys.get(cells[0], ()),
-            id="health-table",
-        )
-        yield FilterField("filter: name or detail · enter keeps · esc clears", id="health-filter")
-
-    @property
-    def focus_target(self) -> HealthTable:
-        return self.query_one(HealthTable)
 
     # --- data ------------------------------------------------------------------------
     def update_source(self, state: SourceState, now: float) -> None:
@@ -149,22 +64,17 @@ class HealthPane(SourceTablePane):
         if previous is not None:
             self.announce(previous, state)
 
-    def redraw(self) -> None:
-        field = self.query_one(FilterField)
-        rows: dict[str, tuple[Any, ...]] = {}
-        for name, state in self.states.items():
-            stats = self.history.check_stats(name, self.now)
-            cells = self.row(state, stats)
-            if not field.matches(name, cells[-1].plain):
-                continue
-            self.keys[name] = sort_key(self.sort, state, stats)
-            rows[name] = cells
-        self.shown = len(rows)
-        self.focus_target.sync(rows)
-        self.show_title()
-        self.show_sources_state()
+    def entry(self, state: SourceState) -> Entry:
+        stats = self.history.check_stats(state.name, self.now)
+        cells = self.row(state, stats)
+        if self.sort == "latency":
+            sample = state.sample if isinstance(state.sample, CheckSample) else None
+            value = sample.latency_ms if sample else None
+        else:
+            value = stats.p95_ms if stats else None
+        return Entry(cells, (cells[-1].plain,), value)
 
-    def row(self, state: SourceState, stats: CheckStats | None = None) -> tuple[Any, ...]:
+    def row(self, state: SourceState, stats: CheckStats | None) -> tuple[Any, ...]:
         palette = self.palette
         sample = state.sample if isinstance(state.sample, CheckSample) else None
         status = palette.source(state)
@@ -189,23 +99,8 @@ class HealthPane(SourceTablePane):
             return palette.muted("waiting for first poll")
         return Text(first_failure(sample), style=palette.style(sample.status))
 
-    def show_title(self) -> None:
-        title = Text(f"{self.number} {self.title}")
-        title.append(f" · by {self.sort}", "dim")
-        if self.filter:
-            title.append(f" · /{self.filter} ({self.shown} of {len(self.states)})")
-        if not same(title, self.heading):
-            self.heading = title
-            self.border_title = title
-
-    def show_sources_state(self) -> None:
-        """Poll errors first (as every pane); else the worst check's reason, then the tally.
-
-        The subtitle is visible at any width, while the detail column may be scrolled off.
-        """
-        if any(state.error is not None for state in self.states.values()):
-            super().show_sources_state()
-            return
+    def worst(self) -> tuple[Status, str, str] | None:
+        """The worst check's first failure: visible at any width, the detail column may not be."""
         unhealthy = [
             (STATUS_RANK[state.sample.status], state.name, state.sample)
             for state in self.states.values()
@@ -213,20 +108,9 @@ class HealthPane(SourceTablePane):
             and state.sample.status in ("critical", "warning")
         ]
         if not unhealthy:
-            super().show_sources_state()
-            return
-        palette = self.palette
+            return None
         _, name, sample = min(unhealthy, key=lambda entry: entry[:2])
-        subtitle = Text(
-            f"{GLYPHS[sample.status]} {name}: {first_failure(sample)} · ",
-            style=palette.style(sample.status),
-        )
-        subtitle.append_text(
-            palette.tally(
-                source_status(state) for state in self.states.values() if state.sample is not None
-            )
-        )
-        self.show_problem(False, subtitle)
+        return sample.status, name, first_failure(sample)
 
     # --- toasts ----------------------------------------------------------------------
     def announce(self, previous: SourceState, state: SourceState) -> None:
@@ -249,59 +133,6 @@ class HealthPane(SourceTablePane):
 
     def toast(self, message: str, status: Status = "warning") -> None:
         self.notify(message, title="Health", severity=TOAST_SEVERITY[status], markup=False)
-
-    # --- keys ------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "clear_filter":
-            return self.query_one(FilterField).active
-        return True
-
-    def action_filter(self) -> None:
-        self.query_one(FilterField).open()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterField).clear()
-
-    def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self.redraw()
-        self.focus_target.reorder()
-
-    @on(FilterField.Applied)
-    def _filtered(self, event: FilterField.Applied) -> None:
-        event.stop()
-        self.filter = event.text
-        self.redraw()
-        self.focus_target.reorder()
-
-    @on(DataTable.RowSelected, "#health-table")
-    def _selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        state = self.states.get(event.row_key.value or "")
-        if state is not None:
-            self.post_message(self.DetailWanted(state))
-
-
-def sort_key(sort: str, state: SourceState, stats: CheckStats | None) -> tuple[Any, ...]:
-    """Status: worst first, then by name. Latency and p95: slowest first, no data last."""
-    if sort == "name":
-        return (state.name,)
-    if sort == "status":
-        return (STATUS_RANK[row_status(state)], state.name)
-    if sort == "latency":
-        sample = state.sample if isinstance(state.sample, CheckSample) else None
-        value = sample.latency_ms if sample else None
-    else:
-        value = stats.p95_ms if stats else None
-    return (value is None, -(value or 0.0), state.name)
-
-
-def row_status(state: SourceState) -> str:
-    if state.sample is None and state.error is None:
-        return "unknown"
-    if state.stale:
-        return "stale"
-    return source_status(state)
 
 
 def toast_status(state: SourceState) -> Status | None:

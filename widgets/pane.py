@@ -11,7 +11,6 @@ from textual.widget import Widget
 from tui.engine.report import source_status
 from tui.engine.state import SourceState
 from widgets.status import GLYPHS, STALE, WAITING, Palette, problem, same, worst_of
-from widgets.table import KeyedTable
 
 
 class Pane(Vertical):
@@ -110,6 +109,12 @@ class SourcePane(Pane):
             return self.palette.muted(WAITING)
         return Text(GLYPHS[status], style=self.palette.style(status))
 
+    def tally(self) -> Text:
+        """How many sources are in each status, those not polled yet left out."""
+        return self.palette.tally(
+            source_status(state) for state in self.states.values() if state.sample is not None
+        )
+
     def show_sources_state(self, note: str | None = None) -> None:
         """Subtitle: the failing source in words (or how many fail), else a tally; ``note``
         (muted) goes first."""
@@ -125,25 +130,7 @@ class SourcePane(Pane):
         elif failing:
             subtitle = Text(f"✖ {len(failing)} sources failing", style=palette.style("critical"))
         else:
-            subtitle = palette.tally(
-                source_status(state) for state in self.states.values() if state.sample is not None
-            )
+            subtitle = self.tally()
         if note:
             subtitle = palette.muted(f"{note} · ").append_text(subtitle)
         self.show_problem(bool(failing), subtitle)
-
-
-class SourceTablePane(SourcePane):
-    """A source pane that is one keyed table with a row per source (see ``row``)."""
-
-    @property
-    def focus_target(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
-
-    def redraw(self) -> None:
-        self.focus_target.sync({name: self.row(state) for name, state in self.states.items()})
-        self.show_sources_state()
-
-    def row(self, state: SourceState) -> tuple[object, ...]:
-        """The table cells of one source, in column order."""
-        raise NotImplementedError

@@ -12,94 +12,58 @@ detail screen.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.message import Message
-from textual.widgets import DataTable
 
 from tui.engine.config import Queue
 from tui.engine.queues_derived import QueueReading, queue_status
-from tui.engine.report import source_status
 from tui.engine.samples import QueueSample, Status
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
-from widgets.filter_field import CLEAR_FILTER, FILTER, FilterField
-from widgets.health import STATUS_RANK, HealthTable, row_status
-from widgets.pane import SourceTablePane
-from widgets.status import GLYPHS, NO_DATA, Palette, number, problem, same, sparkline
+from widgets.sorted_pane import STATUS_RANK, Entry, SortedPane
+from widgets.status import GLYPHS, NO_DATA, Palette, number, problem, sparkline
 from widgets.table import ColumnSpec
 
 TREND_WIDTH = 10
-SORTS = ("status", "name", "depth", "growth", "oldest")
 SHARED = "*"
 """After a value the system counts across all its queues (Sidekiq's retry set, Celery's
 unacked index): never divided up between them."""
 PAUSED = "⏸ paused"
+SORT_FIELDS = {"depth": "depth", "growth": "rate_net", "oldest": "oldest_age_s"}
+"""The field each sort but ``status`` and ``name`` orders by, largest first."""
 THRESHOLD_FIELDS = ("depth", "oldest_age_s", "failed", "workers")
 """The fields a queue's thresholds judge (``warn_depth``, ``crit_age``, ``min_workers``...)."""
-COLUMNS = (
-    ColumnSpec("status", "status"),
-    ColumnSpec("queue", "queue"),
-    ColumnSpec("depth", "depth"),
-    ColumnSpec("change", "change"),
-    ColumnSpec("trend", "trend", TREND_WIDTH),
-    ColumnSpec("oldest", "oldest"),
-    ColumnSpec("active", "active"),
-    ColumnSpec("failed", "failed"),
-    ColumnSpec("workers", "workers"),
-    ColumnSpec("eta", "drain"),
-    ColumnSpec("kind", "kind"),
-    ColumnSpec("error", "reason"),
-)
 
 
-class QueuesPane(SourceTablePane):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        FILTER,
-        Binding("s", "cycle_sort", "sort"),
-        CLEAR_FILTER,
-    ]
+class QueuesPane(SortedPane):
+    SORTS = ("status", "name", "depth", "growth", "oldest")
+    COLUMNS = (
+        ColumnSpec("status", "status"),
+        ColumnSpec("queue", "queue"),
+        ColumnSpec("depth", "depth"),
+        ColumnSpec("change", "change"),
+        ColumnSpec("trend", "trend", TREND_WIDTH),
+        ColumnSpec("oldest", "oldest"),
+        ColumnSpec("active", "active"),
+        ColumnSpec("failed", "failed"),
+        ColumnSpec("workers", "workers"),
+        ColumnSpec("eta", "drain"),
+        ColumnSpec("kind", "kind"),
+        ColumnSpec("error", "reason"),
+    )
+    FILTER_HINT = "filter: name, kind or reason · enter keeps · esc clears"
 
-    class DetailWanted(Message):
+    class DetailWanted(SortedPane.DetailWanted):
         """``enter`` on a queue: show its detail screen."""
 
-        def __init__(self, state: SourceState) -> None:
-            super().__init__()
-            self.state = state
-
     def __init__(self, states: Sequence[SourceState], history: State) -> None:
-        super().__init__(2, "Queues", id="queues", states=states)
-        self.history = history
+        super().__init__(2, "Queues", id="queues", states=states, history=history)
         self.queues: dict[str, Queue] = {}
         """Configured queues by name: their thresholds mark the values that crossed one."""
-        self.sort = SORTS[0]
-        self.filter = ""
-        self.keys: dict[str, tuple[Any, ...]] = {}
-        """Sort key of each shown row, by queue name (the table sorts on the name cell)."""
-        self.shown = len(self.states)
-        self.heading = Text()
         self.cells: dict[str, tuple[SourceState, Palette, tuple[Any, ...]]] = {}
         """Each queue's row as last drawn, from which state and in which theme."""
         self.pending = False
-
-    def compose(self) -> ComposeResult:
-        yield HealthTable(
-            COLUMNS,
-            order_by=("queue",),
-            order=lambda cells: self.keys.get(cells[0], ()),
-            id="queues-table",
-        )
-        yield FilterField(
-            "filter: name, kind or reason · enter keeps · esc clears", id="queues-filter"
-        )
-
-    @property
-    def focus_target(self) -> HealthTable:
-        return self.query_one(HealthTable)
 
     # --- data ------------------------------------------------------------------------
     def configure(self, queues: Iterable[Queue]) -> None:
@@ -128,26 +92,18 @@ class QueuesPane(SourceTablePane):
         self.pending = False
         self.redraw()
 
-    def redraw(self) -> None:
-        field = self.query_one(FilterField)
-        rows: dict[str, tuple[Any, ...]] = {}
-        self.keys = {}
+    def entry(self, state: SourceState) -> Entry:
         palette = self.palette
-        for name, state in self.states.items():
-            cached = self.cells.get(name)
-            if cached and cached[0] is state and cached[1] is palette and state.error is None:
-                cells = cached[2]
-            else:  # a failing queue's reason counts down to its retry
-                cells = self.row(state)
-                self.cells[name] = (state, palette, cells)
-            if not field.matches(name, state.kind, cells[-1].plain):
-                continue
-            self.keys[name] = sort_key(self.sort, state)
-            rows[name] = cells
-        self.shown = len(rows)
-        self.focus_target.sync(rows)
-        self.show_title()
-        self.show_sources_state()
+        cached = self.cells.get(state.name)
+        if cached and cached[0] is state and cached[1] is palette and state.error is None:
+            cells = cached[2]
+        else:  # a failing queue's reason counts down to its retry
+            cells = self.row(state)
+            self.cells[state.name] = (state, palette, cells)
+        sample = state.sample if isinstance(state.sample, QueueSample) else None
+        field = SORT_FIELDS.get(self.sort)
+        value = getattr(sample, field) if sample and field else None
+        return Entry(cells, (state.kind, cells[-1].plain), value)
 
     def row(self, state: SourceState) -> tuple[Any, ...]:
         palette = self.palette
@@ -156,7 +112,7 @@ class QueuesPane(SourceTablePane):
             return (
                 palette.source(state),
                 state.name,
-                *(Text(NO_DATA),) * (len(COLUMNS) - 4),
+                *(Text(NO_DATA),) * (len(self.COLUMNS) - 4),
                 state.kind,
                 self.reason(state, None),
             )
@@ -203,64 +159,9 @@ class QueuesPane(SourceTablePane):
             text.append_text(palette.muted(" · ".join(sample.notes)))
         return text
 
-    def show_title(self) -> None:
-        title = Text(f"{self.number} {self.title}")
-        title.append(f" · by {self.sort}", "dim")
-        if self.filter:
-            title.append(f" · /{self.filter} ({self.shown} of {len(self.states)})")
-        if not same(title, self.heading):
-            self.heading = title
-            self.border_title = title
-
-    def show_sources_state(self) -> None:
-        """Poll errors first (as every pane); else the worst queue's first reason, then the
-        tally: the subtitle is visible at any width, the reason column may be scrolled off."""
+    def worst(self) -> tuple[Status, str, str] | None:
         worst = worst_queue(self.states.values())
-        if worst is None or any(state.error is not None for state in self.states.values()):
-            super().show_sources_state()
-            return
-        palette = self.palette
-        subtitle = Text(
-            f"{GLYPHS[worst.status]} {worst.name}: {worst.reasons[0]} · ",
-            style=palette.style(worst.status),
-        )
-        subtitle.append_text(
-            palette.tally(
-                source_status(state) for state in self.states.values() if state.sample is not None
-            )
-        )
-        self.show_problem(False, subtitle)
-
-    # --- keys ------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "clear_filter":
-            return self.query_one(FilterField).active
-        return True
-
-    def action_filter(self) -> None:
-        self.query_one(FilterField).open()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterField).clear()
-
-    def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self.redraw()
-        self.focus_target.reorder()
-
-    @on(FilterField.Applied)
-    def _filtered(self, event: FilterField.Applied) -> None:
-        event.stop()
-        self.filter = event.text
-        self.redraw()
-        self.focus_target.reorder()
-
-    @on(DataTable.RowSelected, "#queues-table")
-    def _selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        state = self.states.get(event.row_key.value or "")
-        if state is not None:
-            self.post_message(self.DetailWanted(state))
+        return None if worst is None else (worst.status, worst.name, worst.reasons[0])
 
 
 def config_of(queues: Mapping[str, Queue], name: str) -> Queue | None:
@@ -315,18 +216,6 @@ def drain(sample: QueueSample) -> str:
     if sample.trend in ("growing", "steady"):
         return sample.trend
     return NO_DATA
-
-
-def sort_key(sort: str, state: SourceState) -> tuple[Any, ...]:
-    """Status: worst first, then by name. Depth, growth, oldest: largest first, no data last."""
-    if sort == "name":
-        return (state.name,)
-    if sort == "status":
-        return (STATUS_RANK[row_status(state)], state.name)
-    sample = state.sample if isinstance(state.sample, QueueSample) else None
-    field = {"depth": "depth", "growth": "rate_net", "oldest": "oldest_age_s"}[sort]
-    value = getattr(sample, field) if sample else None
-    return (value is None, -(value or 0.0), state.name)
 
 
 def worst_queue(states: Iterable[SourceState]) -> QueueSample | None:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, NamedTuple
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -127,6 +128,54 @@ class KeyedTable(DataTable[Any]):
 
     def on_blur(self) -> None:
         self.apply_order()
+
+
+class SortedTable(KeyedTable):
+    """A KeyedTable that also keeps sorting while focused until the operator moves the cursor.
+
+    The console starts with a table focused; without this the first polls would never bring
+    the failing rows to the top. Once the cursor moved, rows stay put until the table loses
+    focus or the operator asks (``s``, the filter).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aimed = False
+        self._placing = False
+
+    def sync(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        self._placing = True
+        try:
+            super().sync(rows)
+            if self.has_focus and not self.aimed:
+                self.apply_order()
+        finally:
+            self._placing = False
+
+    def reorder(self) -> None:
+        """Sort now (the operator asked), keeping the cursor on the row it was on."""
+        key = self.cursor_key()
+        self._placing = True
+        try:
+            self.apply_order()
+            row = self.get_row_index(key) if key is not None and key in self.rows else 0
+            self.move_cursor(row=row, scroll=True)
+        finally:
+            self._placing = False
+
+    def cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if self.has_focus and not self._placing and old != new:
+            self.aimed = True
+
+    def on_blur(self) -> None:
+        """Then KeyedTable's own ``on_blur`` (Textual calls each class's handler) re-sorts."""
+        self.aimed = False
 
 
 def _as_tuple(cells: Any, count: int) -> tuple[Any, ...]:

@@ -1,9 +1,6 @@
 """One alert in full: what it says, why it is quiet (maintenance, silences, inhibitions,
 acknowledgement), its links, labels, annotations and recent history. Live: the app hands it
 every update of the alerts, and its keys act on it as the pane's do.
-
-Each section is a Static redrawn only when its text changed, so updates neither jump the
-scroll position nor rewrite the screen.
 """
 
 from __future__ import annotations
@@ -14,22 +11,18 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Static
 
 from tui.engine.alert_book import AlertEvent
 from tui.engine.maintenance import ActiveWindow
 from tui.engine.runbooks.catalog import RunbookEntry
 from tui.engine.samples import Alert
 from tui.engine.units import format_duration
+from tui.screens.detail import DetailScreen, Section
 from widgets.alerts import AlertsPane, available, badges, joined, severity_cell, since_text
-from widgets.status import NO_DATA, Palette, clock_time, same
+from widgets.status import NO_DATA, Palette, clock_time
 
 HISTORY_SHOWN = 20
-SECTIONS = ("alert", "quiet", "links", "labels", "annotations", "history")
 TITLES = {
     "alert": "alert",
     "quiet": "suppression and acknowledgement",
@@ -56,35 +49,16 @@ class AlertContext:
     now: float = 0.0
 
 
-class AlertDetailScreen(Screen[None]):
-    DEFAULT_CSS = """
-    AlertDetailScreen #alert-header {
-        height: auto;
-        padding: 0 1;
-        background: $panel;
-    }
-    AlertDetailScreen #alert-scroll {
-        height: 1fr;
-        scrollbar-size-vertical: 1;
-    }
-    AlertDetailScreen .section {
-        height: auto;
-        padding: 0 1;
-        border-top: solid $foreground 30%;
-        border-title-align: left;
-        border-title-color: $accent;
-        border-title-style: bold;
-    }
-    """
+class AlertDetailScreen(DetailScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "back"),
-        Binding("q", "close", "back", show=False),
         Binding("a", "acknowledge", "ack"),
         Binding("s", "silence", "silence"),
         Binding("x", "expire", "expire silence"),
         Binding("o", "runbook", "runbook"),
         Binding("y", "copy", "copy link"),
     ]
+    SECTIONS = tuple(TITLES)
+    HEADER_ID = "alert-header"
 
     def __init__(self, context: AlertContext, *, read_only: bool) -> None:
         super().__init__()
@@ -94,21 +68,13 @@ class AlertDetailScreen(Screen[None]):
         self.context = context
         self.read_only = read_only
         self.listed = True
-        self.texts: dict[str, Text] = {}
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="alert-header")
-        with VerticalScroll(id="alert-scroll"):
-            for name in SECTIONS:
-                section = Static(id=f"section-{name}", classes="section")
-                section.border_title = TITLES[name]
-                yield section
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#alert-scroll").focus()
-        self.redraw()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
+    @property
+    def texts(self) -> dict[str, Text]:
+        """What the header and each section show."""
+        return {"header": self.heading} | {
+            name: section.note for name, section in self.shown.items() if section.note is not None
+        }
 
     # --- updates ---------------------------------------------------------------------
     def show(self, context: AlertContext) -> None:
@@ -123,10 +89,8 @@ class AlertDetailScreen(Screen[None]):
             self.redraw()
             self.refresh_bindings()
 
-    def redraw(self) -> None:
-        palette = Palette.of(self.app.theme_variables)
+    def content(self, palette: Palette) -> tuple[Text, dict[str, Section]]:
         texts = {
-            "header": self.header(palette),
             "alert": self.about(palette),
             "quiet": self.quiet(palette),
             "links": self.links(palette),
@@ -134,11 +98,8 @@ class AlertDetailScreen(Screen[None]):
             "annotations": self.annotations(palette),
             "history": self.history(palette),
         }
-        for name, text in texts.items():
-            if not same(text, self.texts.get(name)):
-                self.texts[name] = text
-                widget_id = "#alert-header" if name == "header" else f"#section-{name}"
-                self.query_one(widget_id, Static).update(text)
+        sections = {name: Section(TITLES[name], note=text) for name, text in texts.items()}
+        return self.header(palette), sections
 
     # --- sections --------------------------------------------------------------------
     def header(self, palette: Palette) -> Text:
@@ -293,9 +254,6 @@ class AlertDetailScreen(Screen[None]):
         if link:
             self.app.copy_to_clipboard(link)
             self.notify(f"copied {link} (OSC 52)", timeout=3, markup=False)
-
-    def action_close(self) -> None:
-        self.dismiss()
 
 
 def pairs(rows: Sequence[tuple[str, str | Text]], palette: Palette) -> Text:

@@ -9,47 +9,18 @@ button unlocks.
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, TypeVar
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from tui.engine.samples import Alert
 from tui.engine.units import format_duration, parse_duration
+from tui.screens.confirm import Dialog, R
 from widgets.alerts import since_text
 
 DEFAULT_SILENCE = "1h"
-T = TypeVar("T")
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > VerticalScroll {{
-    width: 80;
-    max-width: 100%;
-    height: auto;
-    max-height: 100%;
-    border: thick $warning;
-    border-title-color: $warning;
-    border-subtitle-color: $text-muted;
-    background: $surface;
-    padding: 0 1;
-    scrollbar-size-vertical: 1;
-}}
-{name} .body {{ width: 100%; margin-bottom: 1; }}
-{name} .field {{ height: 1; margin-bottom: 1; }}
-{name} .label {{ width: 10; }}
-{name} Input {{ background: $boost; }}
-{name} #duration {{ width: 12; }}
-{name} #comment {{ width: 1fr; }}
-{name} .hint {{ width: 1fr; padding-left: 2; color: $text-muted; }}
-{name} .hint.-invalid {{ color: $text-error; }}
-{name} .buttons {{ height: auto; align-horizontal: right; }}
-{name} Button {{ margin-left: 2; }}
-"""
 
 
 def silence_seconds(text: str) -> float:
@@ -68,22 +39,35 @@ def describe(alert: Alert) -> list[str]:
     return [f"{alert.name} · {alert.source} · {alert.state}", f"  {alert.summary}"]
 
 
-class _AlertDialog(ModalScreen[T | None], Generic[T]):
-    """A modal form; ``esc`` or Cancel dismisses it with ``None``."""
+class AlertDialog(Dialog[R | None]):
+    """A form about one alert; ``esc`` or Cancel dismisses it with ``None``."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+    DEFAULT_CSS = """
+    AlertDialog > .dialog {
+        border-subtitle-color: $text-muted;
+        scrollbar-size-vertical: 1;
+    }
+    AlertDialog .field { height: 1; margin-bottom: 1; }
+    AlertDialog .label { width: 10; }
+    AlertDialog Input { background: $boost; }
+    AlertDialog #duration { width: 12; }
+    AlertDialog #comment { width: 1fr; }
+    AlertDialog .hint { width: 1fr; padding-left: 2; color: $text-muted; }
+    AlertDialog .hint.-invalid { color: $text-error; }
+    """
+
+    def box(self) -> VerticalScroll:
+        return VerticalScroll(classes="dialog")
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    @on(Button.Pressed, "#cancel")
-    def _cancelled(self) -> None:
-        self.dismiss(None)
-
-    def next_field(self, current: Input) -> None:
+    @on(Input.Submitted)
+    def _next(self, event: Input.Submitted) -> None:
         """``enter`` in a field: on to the next field, then to the confirm button if enabled."""
+        event.stop()
         fields = list(self.query(Input))
-        index = fields.index(current)
+        index = fields.index(event.input)
         if index + 1 < len(fields):
             fields[index + 1].focus()
             return
@@ -92,83 +76,64 @@ class _AlertDialog(ModalScreen[T | None], Generic[T]):
             confirm.focus()
 
 
-class AcknowledgeScreen(_AlertDialog[str]):
+class AcknowledgeScreen(AlertDialog[str]):
     """Dismissed with the comment (maybe empty) when confirmed, ``None`` when cancelled."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="AcknowledgeScreen")
-
     def __init__(self, alert: Alert, *, by: str) -> None:
-        super().__init__()
-        self.alert = alert
-        self.by = by
+        lines = [
+            *describe(alert),
+            "",
+            f"Marks it acknowledged by {by} in this console (and in `check --json`)",
+            "until this occurrence ends. Nothing is sent anywhere; it is journaled.",
+        ]
+        super().__init__(
+            f"Acknowledge {alert.name}?", lines, confirm_label="Acknowledge", variant="warning"
+        )
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as box:
-            box.border_title = f"Acknowledge {self.alert.name}?"
-            box.border_subtitle = "esc cancels"
-            lines = [
-                *describe(self.alert),
-                "",
-                f"Marks it acknowledged by {self.by} in this console (and in `check --json`)",
-                "until this occurrence ends. Nothing is sent anywhere; it is journaled.",
-            ]
-            yield Static(Text("\n".join(lines)), classes="body")
-            with Horizontal(classes="field"):
-                yield Static("Comment", classes="label")
-                yield Input(
-                    placeholder="optional: looking into it, OPS-123", id="comment", compact=True
-                )
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Acknowledge", id="confirm", variant="warning")
+    def fields(self) -> ComposeResult:
+        with Horizontal(classes="field"):
+            yield Static("Comment", classes="label")
+            yield Input(
+                placeholder="optional: looking into it, OPS-123", id="comment", compact=True
+            )
 
     def on_mount(self) -> None:
         self.query_one("#comment", Input).focus()
-
-    @on(Input.Submitted)
-    def _next(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.next_field(event.input)
 
     @on(Button.Pressed, "#confirm")
     def _confirmed(self) -> None:
         self.dismiss(self.query_one("#comment", Input).value.strip())
 
 
-class SilenceScreen(_AlertDialog[tuple[float, str]]):
+class SilenceScreen(AlertDialog[tuple[float, str]]):
     """Dismissed with ``(seconds, comment)`` when confirmed, ``None`` when cancelled."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="SilenceScreen")
-
     def __init__(self, alert: Alert, *, by: str, now: float) -> None:
-        super().__init__()
-        self.alert = alert
-        self.by = by
+        lines = [
+            *describe(alert),
+            "",
+            "Matchers (every label of the alert, exactly):",
+            *(f'  {name}="{value}"' for name, value in sorted(alert.labels.items())),
+            "",
+            f"Created by {by}. Matching alerts notify nobody until it ends.",
+        ]
+        super().__init__(
+            f"Silence {alert.name} in {alert.source}?",
+            lines,
+            confirm_label="Silence",
+            variant="error",
+            locked=True,
+        )
         self.now = now
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as box:
-            box.border_title = f"Silence {self.alert.name} in {self.alert.source}?"
-            box.border_subtitle = "esc cancels"
-            lines = [
-                *describe(self.alert),
-                "",
-                "Matchers (every label of the alert, exactly):",
-                *(f'  {name}="{value}"' for name, value in sorted(self.alert.labels.items())),
-                "",
-                f"Created by {self.by}. Matching alerts notify nobody until it ends.",
-            ]
-            yield Static(Text("\n".join(lines)), classes="body")
-            with Horizontal(classes="field"):
-                yield Static("Duration", classes="label")
-                yield Input(DEFAULT_SILENCE, id="duration", compact=True)
-                yield Static(classes="hint", id="until")
-            with Horizontal(classes="field"):
-                yield Static("Comment", classes="label")
-                yield Input(placeholder="required: why, and a ticket", id="comment", compact=True)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Silence", id="confirm", variant="error", disabled=True)
+    def fields(self) -> ComposeResult:
+        with Horizontal(classes="field"):
+            yield Static("Duration", classes="label")
+            yield Input(DEFAULT_SILENCE, id="duration", compact=True)
+            yield Static(classes="hint", id="until")
+        with Horizontal(classes="field"):
+            yield Static("Comment", classes="label")
+            yield Input(placeholder="required: why, and a ticket", id="comment", compact=True)
 
     def on_mount(self) -> None:
         self.validate()
@@ -200,11 +165,6 @@ class SilenceScreen(_AlertDialog[tuple[float, str]]):
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
         self.validate()
-
-    @on(Input.Submitted)
-    def _next(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.next_field(event.input)
 
     @on(Button.Pressed, "#confirm")
     def _confirmed(self) -> None:

@@ -1,26 +1,13 @@
 """One check in full: its stats, conditions with actual values, response headers, body,
-certificate chain and last results. Live: the app hands it every update of its check.
-
-Each section is a Static redrawn only when what it shows changed, so a new poll or a clock
-tick neither jumps the scroll position nor rewrites the whole screen.
-"""
+certificate chain and last results. Live: the app hands it every update of its check."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import ClassVar
 
-from rich.console import RenderableType
 from rich.highlighter import JSONHighlighter
-from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Static
 
 from tui.engine.config import Check
 from tui.engine.derived import CheckStats
@@ -28,8 +15,9 @@ from tui.engine.errors import redact
 from tui.engine.samples import CertInfo, CheckSample, ConditionResult
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
+from tui.screens.detail import Section, SourceDetailScreen, ago
 from widgets.health import FLAPPING, cert_days, milliseconds
-from widgets.status import GLYPHS, NO_DATA, Palette, clock_time, problem, same
+from widgets.status import GLYPHS, NO_DATA, Palette, clock_time
 
 BODY_LINES = 40
 """Lines of the body excerpt shown; the rest is counted, not shown."""
@@ -39,78 +27,9 @@ CONDITION_GLYPHS: dict[bool | None, str] = {True: "✔", False: "✖", None: "?"
 DAY = 86_400.0
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    """What one section shows: rows of cells under optional column labels, or a note."""
-
-    title: str
-    rows: tuple[tuple[Text, ...], ...] = ()
-    columns: tuple[str, ...] = ()
-    note: Text | None = None
-
-    def fingerprint(self) -> tuple[object, ...]:
-        """Equal when the section looks the same (``Text.__eq__`` ignores a text's style)."""
-        texts = [cell for row in self.rows for cell in row]
-        if self.note is not None:
-            texts.append(self.note)
-        return (
-            self.title,
-            self.columns,
-            tuple(len(row) for row in self.rows),
-            tuple((text.plain, str(text.style), tuple(text.spans)) for text in texts),
-        )
-
-    def render(self) -> RenderableType:
-        if not self.rows:
-            return self.note or Text()
-        table = Table(
-            box=None,
-            show_header=bool(self.columns),
-            show_edge=False,
-            pad_edge=False,
-            header_style="dim",
-            padding=(0, 2, 0, 0),
-        )
-        width = len(self.rows[0])
-        for index, label in enumerate(self.columns or ("",) * width):
-            table.add_column(label, no_wrap=index < width - 1)
-        for row in self.rows:
-            table.add_row(*row)
-        if self.note is None:
-            return table
-        grid = Table.grid()
-        grid.add_row(table)
-        grid.add_row(self.note)
-        return grid
-
-
-class CheckDetailScreen(Screen[None]):
-    DEFAULT_CSS = """
-    CheckDetailScreen #check-header {
-        height: auto;
-        padding: 0 1;
-        background: $panel;
-    }
-    CheckDetailScreen #check-scroll {
-        height: 1fr;
-        scrollbar-size-vertical: 1;
-    }
-    CheckDetailScreen .section {
-        height: auto;
-        padding: 0 1;
-        border-top: solid $foreground 30%;
-        border-title-align: left;
-        border-title-color: $accent;
-        border-title-style: bold;
-    }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "back"),
-        Binding("q", "close", "back", show=False),
-    ]
-
+class CheckDetailScreen(SourceDetailScreen):
     SECTIONS = ("stats", "conditions", "headers", "body", "chain", "results")
+    HEADER_ID = "check-header"
 
     def __init__(
         self,
@@ -121,53 +40,13 @@ class CheckDetailScreen(Screen[None]):
         now: float,
         paused: bool = False,
     ) -> None:
-        super().__init__()
-        self.state = state
-        self.history = history
+        super().__init__(state, history, now=now, paused=paused)
         self.check = check
-        self.now = now
-        self.paused = paused
-        self.shown: dict[str, tuple[object, ...]] = {}
-        self.heading = Text()
 
-    @property
-    def check_name(self) -> str:
-        return self.state.name
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="check-header")
-        with VerticalScroll(id="check-scroll"):
-            for name in self.SECTIONS:
-                yield Static(id=f"section-{name}", classes="section")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#check-scroll").focus()
-        self.redraw()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
-
-    # --- updates ---------------------------------------------------------------------
-    def source_updated(self, state: SourceState, now: float) -> None:
-        if state.name == self.check_name:
-            self.state = state
-            self.tick(now, self.paused)
-
-    def tick(self, now: float, paused: bool) -> None:
-        self.now = now
-        self.paused = paused
-        if self.is_mounted:
-            self.redraw()
-
-    def redraw(self) -> None:
-        """Update what changed; styles count, so a theme change recolours everything."""
-        palette = Palette.of(self.app.theme_variables)
-        stats = self.history.check_stats(self.check_name, self.now)
+    def content(self, palette: Palette) -> tuple[Text, dict[str, Section]]:
+        stats = self.history.check_stats(self.state.name, self.now)
         sample = self.state.sample if isinstance(self.state.sample, CheckSample) else None
-        header = self.header(sample, stats, palette)
-        if not same(header, self.heading):
-            self.heading = header
-            self.query_one("#check-header", Static).update(header)
-        sections = {
+        return self.header(sample, stats, palette), {
             "stats": stats_section(stats, self.now, palette),
             "conditions": conditions_section(self.state, sample, palette),
             "headers": headers_section(sample, palette),
@@ -175,13 +54,6 @@ class CheckDetailScreen(Screen[None]):
             "chain": chain_section(sample, self.now, palette),
             "results": results_section(stats, self.status_codes(), palette),
         }
-        for name, section in sections.items():
-            fingerprint = section.fingerprint()
-            if self.shown.get(name) != fingerprint:
-                self.shown[name] = fingerprint
-                widget = self.query_one(f"#section-{name}", Static)
-                widget.border_title = section.title
-                widget.update(section.render())
 
     def header(
         self, sample: CheckSample | None, stats: CheckStats | None, palette: Palette
@@ -196,40 +68,24 @@ class CheckDetailScreen(Screen[None]):
         where = target(self.check)
         if where:
             text.append(f" · {where}")
-        text.append("\n")
-        if state.last_attempt is None:
-            text.append_text(palette.muted("waiting for first poll"))
-            return text
-        text.append(
-            f"last poll {clock_time(state.last_attempt)} ({ago(self.now, state.last_attempt)})"
-        )
-        if state.error is not None:
-            text.append(" · ")
-            text.append(problem(state, self.now, self.paused), palette.style("critical"))
-            if state.last_success is not None:
-                text.append(f" · last good poll {clock_time(state.last_success)}")
-            return text
+        reading = Text()
         if sample is not None:
-            text.append(f" · {milliseconds(sample.latency_ms)}")
+            reading.append(f" · {milliseconds(sample.latency_ms)}")
             if sample.http_status is not None:
-                text.append(f" · HTTP {sample.http_status}")
+                reading.append(f" · HTTP {sample.http_status}")
             if sample.error:
-                text.append(" · ")
-                text.append(sample.error, palette.style(sample.status))
-        if self.paused:
-            text.append(" · polling paused")
-        return text
+                reading.append(" · ")
+                reading.append(sample.error, palette.style(sample.status))
+        text.append("\n")
+        return text.append_text(self.last_poll(reading, palette))
 
     def status_codes(self) -> dict[float, int]:
         """HTTP codes of recent polls by time, from the check's ``http_status`` series."""
-        series = self.history.series.get(f"check.{self.check_name}.http_status")
+        series = self.history.series.get(f"check.{self.state.name}.http_status")
         if series is None:
             return {}
         points = list(series.points)[-CODES_LOOKED_AT:]
         return {at: int(value) for at, value in points}
-
-    def action_close(self) -> None:
-        self.dismiss()
 
 
 def target(check: Check | None) -> str:
@@ -242,13 +98,6 @@ def target(check: Check | None) -> str:
     if check.server_name:
         where += f" (SNI {check.server_name})"
     return where
-
-
-def ago(now: float, at: float) -> str:
-    seconds = max(0.0, now - at)
-    if seconds < 1:
-        return "just now"
-    return f"{seconds:.0f}s ago" if seconds < 60 else f"{format_duration(seconds)} ago"
 
 
 def percent(fraction: float | None) -> str:

@@ -1,31 +1,22 @@
 """One queue in full: its counts, rates and time to drain, its thresholds and which were
 crossed, the system's own counts behind the fields, what is unknown and why, and the depth
 history. Live: the app hands it every update of its queue.
-
-Each section is a Static redrawn only when what it shows changed, so a new read or a clock
-tick neither jumps the scroll position nor rewrites the whole screen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Static
 
 from tui.engine.config import REDIS_KINDS, Queue
 from tui.engine.errors import redact
 from tui.engine.samples import QueueSample, Status
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
-from tui.screens.check_detail import Section, ago
+from tui.screens.detail import Section, SourceDetailScreen
 from widgets.queues import SHARED, crossed_thresholds, drain, marked, per_minute
-from widgets.status import GLYPHS, NO_DATA, Palette, clock_time, number, problem, same, sparkline
+from widgets.status import GLYPHS, NO_DATA, Palette, clock_time, number, sparkline
 
 TREND_WIDTH = 60
 """Cells of the depth sparkline; a longer history is shown as the highest read of each run."""
@@ -41,33 +32,9 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class QueueDetailScreen(Screen[None]):
-    DEFAULT_CSS = """
-    QueueDetailScreen #queue-header {
-        height: auto;
-        padding: 0 1;
-        background: $panel;
-    }
-    QueueDetailScreen #queue-scroll {
-        height: 1fr;
-        scrollbar-size-vertical: 1;
-    }
-    QueueDetailScreen .section {
-        height: auto;
-        padding: 0 1;
-        border-top: solid $foreground 30%;
-        border-title-align: left;
-        border-title-color: $accent;
-        border-title-style: bold;
-    }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "back"),
-        Binding("q", "close", "back", show=False),
-    ]
-
+class QueueDetailScreen(SourceDetailScreen):
     SECTIONS = ("counts", "rates", "thresholds", "breakdown", "notes", "trend", "reads")
+    HEADER_ID = "queue-header"
 
     def __init__(
         self,
@@ -79,51 +46,15 @@ class QueueDetailScreen(Screen[None]):
         now: float,
         paused: bool = False,
     ) -> None:
-        super().__init__()
-        self.state = state
-        self.history = history
+        super().__init__(state, history, now=now, paused=paused)
         self.queue = queue
         """The configured entry (a discovered queue's ``discover`` entry), for its thresholds."""
         self.window = window
-        self.now = now
-        self.paused = paused
-        self.shown: dict[str, tuple[object, ...]] = {}
-        self.heading = Text()
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="queue-header")
-        with VerticalScroll(id="queue-scroll"):
-            for name in self.SECTIONS:
-                yield Static(id=f"section-{name}", classes="section")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#queue-scroll").focus()
-        self.redraw()
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
-
-    # --- updates ---------------------------------------------------------------------
-    def source_updated(self, state: SourceState, now: float) -> None:
-        if state.id == self.state.id:
-            self.state = state
-            self.tick(now, self.paused)
-
-    def tick(self, now: float, paused: bool) -> None:
-        self.now = now
-        self.paused = paused
-        if self.is_mounted:
-            self.redraw()
-
-    def redraw(self) -> None:
-        """Update what changed; styles count, so a theme change recolours everything."""
-        palette = Palette.of(self.app.theme_variables)
+    def content(self, palette: Palette) -> tuple[Text, dict[str, Section]]:
         sample = self.state.sample if isinstance(self.state.sample, QueueSample) else None
-        header = self.header(sample, palette)
-        if not same(header, self.heading):
-            self.heading = header
-            self.query_one("#queue-header", Static).update(header)
         points = self.depth_points()
-        sections = {
+        return self.header(sample, palette), {
             "counts": counts_section(self.state, sample, self.queue, palette),
             "rates": rates_section(sample, self.window, palette),
             "thresholds": thresholds_section(sample, self.queue, palette),
@@ -132,13 +63,6 @@ class QueueDetailScreen(Screen[None]):
             "trend": trend_section(points, palette),
             "reads": reads_section(points, palette),
         }
-        for name, section in sections.items():
-            fingerprint = section.fingerprint()
-            if self.shown.get(name) != fingerprint:
-                self.shown[name] = fingerprint
-                widget = self.query_one(f"#section-{name}", Static)
-                widget.border_title = section.title
-                widget.update(section.render())
 
     def header(self, sample: QueueSample | None, palette: Palette) -> Text:
         state = self.state
@@ -149,36 +73,20 @@ class QueueDetailScreen(Screen[None]):
             text.append(f" · {where}")
         if sample is not None and sample.parent:
             text.append(f" · found by discovery under {sample.parent}")
-        text.append("\n")
-        if state.last_attempt is None:
-            text.append_text(palette.muted("waiting for first poll"))
-            return text
-        text.append(
-            f"last poll {clock_time(state.last_attempt)} ({ago(self.now, state.last_attempt)})"
-        )
-        if state.error is not None:
-            text.append(" · ")
-            text.append(problem(state, self.now, self.paused), palette.style("critical"))
-            if state.last_success is not None:
-                text.append(f" · last good poll {clock_time(state.last_success)}")
-            return text
+        reading = Text()
         if sample is not None:
-            text.append(f" · depth {number(sample.depth)}")
+            reading.append(f" · depth {number(sample.depth)}")
             if sample.trend is not None:
-                text.append(f" · {sample.trend}")
+                reading.append(f" · {sample.trend}")
             if sample.paused:
-                text.append(" · ")
-                text.append("⏸ paused", palette.style("warning"))
-        if self.paused:
-            text.append(" · polling paused")
-        return text
+                reading.append(" · ")
+                reading.append("⏸ paused", palette.style("warning"))
+        text.append("\n")
+        return text.append_text(self.last_poll(reading, palette))
 
     def depth_points(self) -> list[tuple[float, float]]:
         series = self.history.series.get(f"queue.{self.state.name}.depth")
         return list(series.points) if series is not None else []
-
-    def action_close(self) -> None:
-        self.dismiss()
 
 
 def target(queue: Queue | None, sample: QueueSample | None) -> str:
