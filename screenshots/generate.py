@@ -38,12 +38,40 @@ VIEWS: list[tuple[str, tuple[int, int], tuple[str, ...]]] = [
     ("alert-detail", (120, 40), ("4", "enter")),
     ("alert-acknowledge", (120, 40), ("4", "a")),
     ("runbooks", (120, 40), ("5", "z", "down", "enter")),
+    # The maintenance window: its ticket typed in the form (tab to Run), the first step ticked,
+    # the health-check step run through its confirm (tab to Run again).
+    (
+        "runbook-run",
+        (120, 40),
+        (
+            "5",
+            "down",
+            "down",
+            "down",
+            "down",
+            "r",
+            *"CHG-1234",
+            "tab",
+            "tab",
+            "tab",
+            "enter",
+            "space",
+            "enter",
+            "tab",
+            "enter",
+        ),
+    ),
     ("help", (120, 40), ("question_mark",)),
 ]
 
 
 async def capture(config_path: Path) -> None:
-    engine = Engine(load_config(config_path), base_dir=config_path.parent)
+    # Runbook runs are recorded in a state directory: the demo's own, as `watchdeck demo` does.
+    engine = Engine(
+        load_config(config_path),
+        base_dir=config_path.parent,
+        state_dir=config_path.parent / "state",
+    )
     await engine.start()
     try:
         await asyncio.sleep(WARMUP_S)

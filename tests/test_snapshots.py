@@ -7,10 +7,14 @@ Regenerate after an intended change with ``uv run pytest tests/test_snapshots.py
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from runbook_ui import BROKEN, STEPS, WINDOW, highlight, until, viewer_app
+from textual.widgets import Markdown
 from ui_fixtures import (
+    NOW,
     alerts_app,
     feed,
     feed_alerts,
@@ -18,11 +22,15 @@ from ui_fixtures import (
     make_engine,
     make_health_config,
     make_queues_config,
+    settle,
     utc,
 )
 
 from tui.app import WatchdeckApp
 from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement, Unavailable
+from tui.engine.units import format_duration
+from tui.screens.runbook_dialogs import VariablesScreen
+from tui.screens.runbook_run import RunbookRunScreen
 
 BIG = (120, 40)
 SMALL = (80, 24)
@@ -163,3 +171,73 @@ def test_queues_at_80x24(snap_compare: Compare) -> None:
 def test_queue_detail(snap_compare: Compare) -> None:
     """The worst queue: a Sidekiq failure count shared across queues, its breakdown, notes."""
     assert compare(snap_compare, BIG, "2", "enter", app=queues_app())
+
+
+# --- runbooks ----------------------------------------------------------------------------
+RUN_ID = "20231114-220115-7f3a"
+"""The id of the snapshots' run (a run's id is its start time and a random part)."""
+
+
+def test_runbooks_pane_without_front_matter(snap_compare: Compare, tmp_path: Path) -> None:
+    """The list with steps, attached alerts, a broken runbook and a run in progress; the
+    preview renders the document without its YAML front matter."""
+    app = viewer_app(tmp_path, runbooks={"drain": WINDOW, "deploy": STEPS, "broken": BROKEN})
+    entry = next(entry for entry in app.engine.runbooks if entry.name == "deploy")
+    app.engine.runbook_executor().start(entry.load(), {})
+
+    async def read_drain(pilot: Any) -> None:
+        await pilot.press("5", "z")
+        await highlight(pilot, "drain")
+        markdown = app.deck.runbooks.query_one(Markdown)
+        await until(pilot, lambda: markdown.source.startswith("# Drain a queue"), "preview")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=BIG, run_before=read_drain)
+
+
+def test_runbook_variables_form(snap_compare: Compare, tmp_path: Path) -> None:
+    app = viewer_app(tmp_path, runbooks={"drain": WINDOW})
+
+    async def open_form(pilot: Any) -> None:
+        await highlight(pilot, "drain")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the form")
+        await pilot.click("#start")  # TOKEN is required: its error shows under it
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=BIG, run_before=open_form)
+
+
+def test_runbook_run_mid_run(
+    snap_compare: Compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started 12 minutes ago (fixed clock), recorded through the engine's API: a step
+    ticked, one passed, one failed with its output shown, one skipped, the rest pending.
+    (A step running live is in test_runbook_viewer: its duration is the wall clock's.)"""
+    monkeypatch.setattr("tui.engine.runbooks.run.new_id", lambda now: RUN_ID)
+    app = viewer_app(tmp_path, runbooks={"drain": WINDOW})
+    engine = app.engine
+    entry = engine.runbooks[0]
+    executor = engine.runbook_executor()
+    executor.clock = lambda: NOW - 725
+    run = executor.start(entry.load(), {"TOKEN": "hunter2-admin-token"})
+    run.clock = executor.clock = engine.clock
+    executor.tick(run, 1)
+    for index, status, took, said in (
+        (2, "ok", 1.2, "producers paused for emails\n"),
+        (3, "failed", 0.4, "consumer-1 up\nconsumer-2 down\nconsumer-3 down\n2 of 3 down\n"),
+    ):
+        run.started(index, executor.plan(run, index).command, None)
+        code = 0 if status == "ok" else 1
+        message = f"exit {code} in {format_duration(took)}"
+        run.ended(index, status, duration=took, message=message, exit_code=code, excerpt=said)
+    executor.skip(run, 4, "counted by hand: 1240")
+
+    async def show(pilot: Any) -> None:
+        await settle(pilot)
+        screen = RunbookRunScreen(run, executor, engine, entry)
+        app.push_screen(screen)
+        await until(pilot, lambda: app.screen is screen and screen.is_mounted, "the run screen")
+        await until(pilot, lambda: "2 of 3 down" in screen.log_panel.lines, "its output")
+
+    assert snap_compare(app, terminal_size=BIG, run_before=show)

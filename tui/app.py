@@ -20,6 +20,9 @@ from tui.engine.alert_actions import actor
 from tui.engine.alert_book import newly_firing
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
+from tui.engine.runbooks.model import RunbookError
+from tui.engine.runbooks.run import RunError
+from tui.engine.runbooks.variables import VariableProblem
 from tui.engine.samples import Alert
 from tui.screens.alert_detail import AlertContext, AlertDetailScreen
 from tui.screens.alert_dialogs import AcknowledgeScreen, SilenceScreen, describe
@@ -29,6 +32,8 @@ from tui.screens.console import ConsoleScreen
 from tui.screens.database_info import DatabaseInfoScreen
 from tui.screens.help import HelpScreen
 from tui.screens.queue_detail import QueueDetailScreen
+from tui.screens.runbook_run import RunbookRunScreen
+from tui.screens.runbook_start import open_run, open_runs
 from tui.screens.session_detail import SessionDetailScreen
 from widgets.alerts import AlertsPane
 from widgets.database import DatabasePane
@@ -108,6 +113,7 @@ class WatchdeckApp(App[int]):
             self.deck.alerts_updated(self.engine.alerts, self.clock())
         for warning in self.engine.alert_warnings():
             self.notify(warning, title="Alerts", severity="warning", markup=False)
+        self.show_runbook_runs()
         self.set_interval(TICK, self.tick)
         if self.start_engine:
             await self.engine.start()
@@ -161,6 +167,7 @@ class WatchdeckApp(App[int]):
         )
         self.push_screen(screen)
 
+    # --- runbooks ----------------------------------------------------------------------
     async def on_runbooks_pane_wanted(self, message: RunbooksPane.Wanted) -> None:
         try:
             text = message.entry.read()
@@ -168,6 +175,40 @@ class WatchdeckApp(App[int]):
             text = f"# {message.entry.title}\n\ncannot read `{message.entry.path}`: {exc.strerror}"
         pane = self.deck.runbooks
         await pane.show_text(message.entry, text)
+
+    def show_runbook_runs(self) -> None:
+        """The Runbooks pane lists each runbook's alerts and marks those with an open run."""
+        entries = self.engine.runbooks
+        attached = {entry.name: self.engine.runbook_alerts(entry) for entry in entries}
+        self.deck.runbooks.annotate(attached, open_runs(self.engine.state_dir, entries))
+
+    @work(group="runbook-run")
+    async def on_runbooks_pane_run_wanted(self, message: RunbooksPane.RunWanted) -> None:
+        """Start or resume a run of the runbook, then show it until the person goes back."""
+        entry = message.entry
+        executor = self.engine.runbook_executor()
+        try:
+            opened = await open_run(self, entry, executor)
+            if opened is not None:
+                run, interrupted = opened
+                screen = RunbookRunScreen(
+                    run, executor, self.engine, entry, interrupted=interrupted
+                )
+                await self.push_screen_wait(screen)
+        except (RunbookError, RunError, VariableProblem) as exc:
+            self.notify(str(exc), title=entry.name, severity="error", markup=False)
+        finally:
+            await executor.aclose()
+        self.show_runbook_runs()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a runbook step runs, ctrl+c cancels the step (the run screen's binding) and
+        quitting waits until it ended."""
+        if action == "quit":
+            return not any(
+                isinstance(screen, RunbookRunScreen) and screen.busy for screen in self.screen_stack
+            )
+        return True
 
     # --- queues ------------------------------------------------------------------------
     def configure_queues(self) -> None:

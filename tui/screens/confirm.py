@@ -64,16 +64,17 @@ class Dialog(ModalScreen[R]):
             yield Static(Text("\n".join(self.lines)), classes="body")
             yield from self.fields()
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(
-                    self.confirm_label, id="confirm", variant=self.variant, disabled=self.locked
-                )
+                yield from self.buttons()
 
     def box(self) -> Vertical:
         return Vertical(classes="dialog")
 
     def fields(self) -> ComposeResult:
         yield from ()
+
+    def buttons(self) -> ComposeResult:
+        yield Button("Cancel", id="cancel", variant="primary")
+        yield Button(self.confirm_label, id="confirm", variant=self.variant, disabled=self.locked)
 
     def action_cancel(self) -> None:
         raise NotImplementedError

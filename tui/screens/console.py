@@ -65,7 +65,7 @@ class ConsoleScreen(Screen[None]):
         self.alerts = AlertsPane(
             [state for state in sources if state.section == "alertsource"], read_only=read_only
         )
-        self.runbooks = RunbooksPane(runbooks)
+        self.runbooks = RunbooksPane(runbooks, read_only=read_only)
         self.panes: list[Pane] = [health, queues, database, self.alerts, self.runbooks]
         self.database = database
         self.by_section: dict[str, SourcePane] = {

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.screens.runbook_run import STATUS
 from widgets.alerts import ACKED, SUPPRESSED
 from widgets.health import FLAPPING
 from widgets.queues import SHARED
@@ -40,6 +41,15 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("s", "Alerts: silence in Alertmanager (duration, comment)"),
     ("x", "Alerts: expire the alert's silence (asks first)"),
     ("o", "Alerts: open its runbook (a URL is shown and copied)"),
+    ("r", "Runbooks: run it (variables first), or go on with its open run"),
+    ("enter", "Runbooks, while reading one: run it"),
+    ("↑ ↓", "Run: move between the steps"),
+    ("enter", "Run: run the step after a confirm (danger: type the name)"),
+    ("space", "Run: tick a manual step done (again to untick)"),
+    ("R / S", "Run: retry a failed or interrupted step / skip with a reason"),
+    ("ctrl+c", "Run: cancel the running step (only the step)"),
+    ("e", "Run: export the run's report to the state directory"),
+    ("esc", "Run: back to the console (not while a step runs)"),
     ("home / end", "first / last row of a table"),
     ("esc", "clear the filter, close a detail or a runbook, unzoom"),
     ("r", "refresh every source now (also while paused)"),
@@ -63,6 +73,10 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (f"{GLYPHS['info']} info", "an info alert"),
     (f"{SUPPRESSED} suppressed", "an alert in a maintenance window, silenced or inhibited"),
     (f"{ACKED} ack NAME", "acknowledged here by NAME; `check` still counts it"),
+    (
+        " ".join(glyph for glyph, _, _ in STATUS.values()),
+        "runbook steps: " + ", ".join(word for _, word, _ in STATUS.values()),
+    ),
 )
 
 

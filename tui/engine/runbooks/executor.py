@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +93,15 @@ class InteractiveCommand:
     env: dict[str, str] = field(repr=False)
     cwd: Path | None
     display: str
+
+    def call_on_terminal(self) -> int:
+        """Run on this process's terminal; Ctrl-C goes to the command, not to watchdeck."""
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: the child would inherit it
+        try:
+            return subprocess.call(self.argv, env=self.env, cwd=self.cwd)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 Attach = Callable[[InteractiveCommand], Awaitable[int]]

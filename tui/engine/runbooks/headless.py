@@ -21,7 +21,6 @@ import contextlib
 import getpass
 import json
 import signal
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -583,13 +582,7 @@ def _confirm(
 
 
 async def _attach(command: InteractiveCommand) -> int:
-    """Run on this terminal; Ctrl-C goes to the command, not to watchdeck."""
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: the child would inherit it
-    try:
-        return subprocess.call(command.argv, env=command.env, cwd=command.cwd)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return command.call_on_terminal()
 
 
 def run_json(run: Run, exit_code: int) -> dict:
