@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="watchdeck.yaml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     _runbook_parser(commands)
+    _serve_parser(commands)
     return parser
 
 
@@ -303,6 +304,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(console)
 
 
+# --- serve ------------------------------------------------------------------------------
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value!r} (1-65535)")
+    return int(value)
+
+
+def _serve_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="the console in a browser (no auth: loopback)")
+    _common(serve)
+    _console_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    serve.add_argument("--demo", action="store_true", help="start the demo environment; serve it")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tui.engine.loader import ConfigError
+    from tui.engine.paths import no_config_message
+
+    if args.demo:
+        return _serve_demo(args)
+    try:
+        _, path = _load(args)  # a bad config is one line here, not a broken browser tab
+    except ConfigError as exc:
+        _err(str(exc))
+        return 1
+    except LookupError:
+        _err(no_config_message())
+        return 1
+    from tui.serve import serve
+
+    return serve(path, args)
+
+
+def _serve_demo(args: argparse.Namespace) -> int:
+    if args.config:
+        _err("watchdeck serve: --demo serves the demo's own config; drop --config")
+        return 2
+    from tui.demo.run import run_demo
+    from tui.serve import serve
+
+    def console(path: Path) -> int:
+        # As in `watchdeck demo`: the demo's state lives and dies with it, unless asked.
+        if args.state_dir is None and "WATCHDECK_STATE_DIR" not in os.environ:
+            args.state_dir = str(path.parent / "state")
+        return serve(path, args)
+
+    return run_demo(console)
+
+
 COMMANDS = {
     "check": cmd_check,
     "validate": cmd_validate,
@@ -310,6 +362,7 @@ COMMANDS = {
     "init": cmd_init,
     "demo": cmd_demo,
     "runbook": cmd_runbook,
+    "serve": cmd_serve,
 }
 
 
