@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def pg_server() -> Iterator[Any]:
     """A running ``pgserver.PostgresServer``, or ``None`` when the DSN comes from the env."""
     if os.environ.get("WATCHDECK_TEST_PG_DSN"):
         yield None
@@ -40,9 +42,16 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
         import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    yield server
-    server.cleanup()
+    # Outside pytest's base temp dir: a pytest run starting meanwhile resets that dir to 0700,
+    # which locks out the unprivileged user pgserver runs PostgreSQL as (tests run as root).
+    root = Path(tempfile.mkdtemp(prefix="wd-test-pg-"))
+    root.chmod(0o755)
+    try:
+        server = pgserver.get_server(root / "data", cleanup_mode="delete")
+        yield server
+        server.cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ def errors(text: str, environ: dict[str, str] | None = None) -> str:
 
 # --- the broken corpus: each file names the error line it must produce ----------------------
 def test_corpus_is_large_enough():
-    assert len(BROKEN) >= 15
+    assert len(BROKEN) >= 30
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)

@@ -8,7 +8,10 @@ forgot the password would fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -49,23 +52,31 @@ def stop(server: Any, data: Path | None = None, mode: str = "fast") -> None:
 
 
 @pytest.fixture(scope="module")
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def own_server() -> Iterator[Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg-own") / "data", cleanup_mode="delete")
-    server.psql(
-        "ALTER SYSTEM SET max_prepared_transactions = 4;\n"
-        f"CREATE ROLE wd_pw LOGIN SUPERUSER PASSWORD '{PASSWORD}';\n"
-    )
-    hba = server.pgdata / "pg_hba.conf"
-    hba.write_text("local all wd_pw scram-sha-256\n" + hba.read_text())
-    stop(server)
-    start(server)
-    yield server
-    stop(server, mode="immediate")
-    server.cleanup()
+    root = Path(tempfile.mkdtemp(prefix="wd-test-pg-own-"))  # not under pytest's temp dir:
+    root.chmod(0o755)  # see the pg_server fixture in conftest.py
+    try:
+        server = pgserver.get_server(root / "data", cleanup_mode="delete")
+        try:
+            server.psql(
+                "ALTER SYSTEM SET max_prepared_transactions = 4;\n"
+                f"CREATE ROLE wd_pw LOGIN SUPERUSER PASSWORD '{PASSWORD}';\n"
+            )
+            hba = server.pgdata / "pg_hba.conf"
+            hba.write_text("local all wd_pw scram-sha-256\n" + hba.read_text())
+            stop(server)
+            start(server)
+            yield server
+        finally:
+            with contextlib.suppress(Exception):  # already stopped when setting up failed
+                stop(server, mode="immediate")
+            server.cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -159,6 +159,10 @@ def test_every_broken_runbook_is_covered():
     assert {path.stem for path in (HERE / "broken").glob("*.md")} == set(BROKEN)
 
 
+def test_corpus_is_large_enough():
+    assert len(BROKEN) >= 10
+
+
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_runbook_gives_one_located_error(name: str):
     path = HERE / "broken" / f"{name}.md"

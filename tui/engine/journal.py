@@ -7,6 +7,8 @@ pass through ``redact`` on the way in: passwords never reach the file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import getpass
 import json
 import os
@@ -47,6 +49,40 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte or raise: on a disk filling up, ``write`` takes what fits without an
+    error (a short write), and only the next one fails with ENOSPC."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line and fsync it, whole or not at all; raises OSError.
+
+    A write that fails part way (a full disk) is cut off again, so a refused entry never
+    turns up later; a line torn by a crash is ended first, so ours starts on its own line
+    (readers skip the torn one).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = "\n" + line
+        try:
+            write_all(fd, line.encode("utf-8"))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Journal:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -64,15 +100,7 @@ class Journal:
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = "\n" + line  # a crash tore the last line: keep ours whole
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_line(self.path, line)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise JournalError(f"cannot write the audit journal {self.path}: {reason}") from None

@@ -17,6 +17,7 @@ import json
 import logging
 import logging.handlers
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -82,12 +83,23 @@ class JsonLines(logging.Formatter):
 
 class QuietFileHandler(logging.handlers.RotatingFileHandler):
     """A log that cannot be written (full disk, read-only directory) is counted, not shouted
-    about on stderr: the console and the journal must go on."""
+    about on stderr: the console and the journal must go on. ``problem`` says why in one line
+    until a record is written again (the file is reopened on the next record)."""
 
     failures = 0
+    problem: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        failures = self.failures
+        super().emit(record)
+        if self.failures == failures:
+            self.problem = None
 
     def handleError(self, record: logging.LogRecord) -> None:
         self.failures += 1
+        error = sys.exc_info()[1]
+        reason = (getattr(error, "strerror", None) or str(error)).lower()
+        self.problem = f"cannot write the log {self.baseFilename}: {reason}"
 
 
 def setup(state_dir: Path | None, level: Level = "info") -> Path | None:
@@ -118,6 +130,12 @@ def setup(state_dir: Path | None, level: Level = "info") -> Path | None:
     root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     logging.captureWarnings(True)
     return path
+
+
+def problem() -> str | None:
+    """Why the log file cannot be written now, in one line; ``None`` when it can."""
+    handlers = logging.getLogger().handlers
+    return next((h.problem for h in handlers if isinstance(h, QuietFileHandler)), None)
 
 
 def log(event: str, level: Level = "info", **fields: Any) -> None:

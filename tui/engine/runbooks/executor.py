@@ -148,13 +148,17 @@ class RunbookExecutor:
             raise RunError("no state directory: runbook runs are recorded there")
         values = resolve(runbook, given)
         run = runs.create(self.state_dir, runbook, values, self.clock)
-        self._journal(
-            "runbook.run.started",
-            run,
-            sha256=runbook.sha256,
-            variables=shown(runbook, values),
-            window=runbook.window,
-        )
+        try:
+            self._journal(
+                "runbook.run.started",
+                run,
+                sha256=runbook.sha256,
+                variables=shown(runbook, values),
+                window=runbook.window,
+            )
+        except RunError:
+            runs.discard(run)
+            raise
         return run
 
     def open(self, run_id: str) -> Run:
@@ -168,27 +172,28 @@ class RunbookExecutor:
             return None
         return next((s.id for s in runs.summaries(self.state_dir) if not s.closed), None)
 
+    # A person's resume, skip, tick or close goes to the journal first: one the journal
+    # cannot take is refused (RunError) and the run stays as it was.
     def resume(self, run: Run, secrets: Mapping[str, Value]) -> list[int]:
-        """Go on with a loaded run: secrets given again, recorded in run file and journal;
+        """Go on with a loaded run: secrets given again, recorded in journal and run file;
         returns the interrupted steps (each to be retried or skipped by a person)."""
+        self._journal("runbook.run.resumed", run, interrupted=run.interrupted())
         for var in run.missing_secrets():
             if var.name in secrets:
                 run.provide({var.name: coerce(var, secrets[var.name])})
-        interrupted = run.resume()
-        self._journal("runbook.run.resumed", run, interrupted=interrupted)
-        return interrupted
+        return run.resume()
 
     def skip(self, run: Run, index: int, reason: str) -> None:
-        run.skip(index, reason)
         self._journal("runbook.step.skipped", run, step=index, reason=reason)
+        run.skip(index, reason)
 
     def tick(self, run: Run, index: int, done: bool = True) -> None:
-        run.tick(index, done)
         self._journal("runbook.step.ticked", run, step=index, done=done)
+        run.tick(index, done)
 
     def close(self, run: Run) -> None:
-        run.close()
         self._journal("runbook.run.closed", run, counts=run.counts())
+        run.close()
 
     def _journal(self, event: str, run: Run, **fields: object) -> None:
         journal = self.actions.journal
@@ -370,13 +375,21 @@ class RunbookExecutor:
         index = step.index
         attempt = run.state(index).attempts + 1
         output_file = None if step.interactive else run.dir / f"{index:02d}-{attempt}.out"
-        output = StepOutput(
-            output_file,
-            _guarded(on_output),
-            (str(run.values[name]) for name in secret_names(run.runbook) if name in run.values),
-            capture=bool(step.capture) and step.kind == "shell",
-        )
-        run.started(index, plan.command, output_file)
+        try:
+            output = StepOutput(
+                output_file,
+                _guarded(on_output),
+                (str(run.values[name]) for name in secret_names(run.runbook) if name in run.values),
+                capture=bool(step.capture) and step.kind == "shell",
+            )
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise RunError(f"cannot write {output_file}: {reason}") from None
+        try:
+            run.started(index, plan.command, output_file)  # refused: the step does not run
+        except RunError:
+            output.close()
+            raise
         started = time.perf_counter()
         cancel = self._cancel or asyncio.Event()
         ending = _Ending()
@@ -423,7 +436,7 @@ class RunbookExecutor:
                     timeout=timeout,
                     cancel=cancel,
                     grace=self.kill_grace,
-                    started=lambda pid: run.process(step.index, pid),
+                    started=lambda pid: _record_process(run, step.index, pid, output),
                 )
                 ending = self._process_ending(result, timeout, output, time.perf_counter() - began)
                 ending.capture = output.capture_text()
@@ -490,15 +503,18 @@ class RunbookExecutor:
             message += f" (output file incomplete: {output.error})"
         status: StepStatus = "ok" if ending.ok else "failed"
         excerpt = output.tail.excerpt()
-        run.ended(
-            step.index,
-            status,
-            duration=duration,
-            message=message,
-            exit_code=ending.exit_code,
-            output_bytes=output.written if output.path else None,
-            excerpt=excerpt,
-        )
+        try:
+            run.ended(
+                step.index,
+                status,
+                duration=duration,
+                message=message,
+                exit_code=ending.exit_code,
+                output_bytes=output.written if output.path else None,
+                excerpt=excerpt,
+            )
+        except RunError as exc:  # it ran and ended all the same; a reload shows it interrupted
+            message += f" (run file: {exc})"
         journal = self.actions.journal
         if journal is not None:
             try:
@@ -542,6 +558,15 @@ class RunbookExecutor:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _record_process(run: Run, index: int, pgid: int, output: StepOutput) -> None:
+    """Record the step's process group; the process runs on (and is stopped on a timeout or
+    a cancel) even when the run file refuses the entry."""
+    try:
+        run.process(index, pgid)
+    except RunError as exc:
+        output.note(f"process group {pgid} not recorded: {exc}")
 
 
 def _guarded(callback: Callable[[str], None] | None) -> Callable[[str], None] | None:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from tui.engine.journal import write_all
 from tui.engine.runbooks.httprequest import MASK
 from tui.engine.runbooks.variables import SECRET_MIN
 
@@ -135,7 +136,7 @@ class StepOutput:
                 self.captured += data
         if self._fd is not None and self.error is None:
             try:
-                os.write(self._fd, data)
+                write_all(self._fd, data)
             except OSError as exc:
                 self.error = (exc.strerror or str(exc)).lower()
             else:

@@ -11,9 +11,10 @@ asks for it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import secrets as random
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from tui.engine.journal import identity
+from tui.engine.journal import append_line, identity
 from tui.engine.runbooks.model import Runbook, RunbookError, Value, Variable
 from tui.engine.runbooks.parse import parse
 from tui.engine.runbooks.variables import Masker, masker, persistable
@@ -128,26 +129,28 @@ class Run:
         return self.window, elapsed, elapsed > self.window
 
     # --- recording --------------------------------------------------------------------
+    # What a person or a step asks for is written first and takes effect only once written
+    # (a refused tick leaves the run as it was); what already happened (a process started,
+    # a step ended) is taken in memory even when the file refuses it.
     def _append(self, event: str, **fields: Any) -> None:
         entry = {"event": event, "at": round(self.clock(), 3), **fields}
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         try:
-            fd = os.open(self.file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = "\n" + line  # a crash tore the last line: keep ours whole
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_line(self.file, json.dumps(entry, ensure_ascii=False, default=str) + "\n")
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise RunError(f"cannot write {self.file}: {reason}") from None
 
     def started(self, index: int, command: str, output_file: Path | None) -> int:
         state = self.state(index)
-        state.attempts += 1
+        attempt = state.attempts + 1
+        self._append(
+            "step.started",
+            step=index,
+            attempt=attempt,
+            command=command,
+            output_file=str(output_file) if output_file else None,
+        )
+        state.attempts = attempt
         state.status = "running"
         state.started_at = self.clock()
         state.command = command
@@ -155,14 +158,7 @@ class Run:
         state.duration = state.exit_code = state.pgid = state.process_start = None
         state.output_bytes = None
         state.excerpt = state.message = ""
-        self._append(
-            "step.started",
-            step=index,
-            attempt=state.attempts,
-            command=command,
-            output_file=state.output_file,
-        )
-        return state.attempts
+        return attempt
 
     def process(self, index: int, pgid: int) -> None:
         state = self.state(index)
@@ -197,40 +193,43 @@ class Run:
 
     def skip(self, index: int, reason: str) -> None:
         state = self.state(index)
-        state.status, state.message = "skipped", reason
         self._append("step.skipped", step=index, reason=reason)
+        state.status, state.message = "skipped", reason
 
     def tick(self, index: int, done: bool = True) -> None:
         state = self.state(index)
+        self._append("step.ticked", step=index, done=done)
         state.status = "done-manual" if done else "pending"
         state.message = ""
-        self._append("step.ticked", step=index, done=done)
 
     def set_value(self, name: str, value: Value) -> None:
-        self.values[name] = value
         var = self.runbook.variable(name)
         if var is not None and var.secret:
-            self.secrets_given.add(name)
             self._append("variable.set", name=name, value={"secret": True})
+            self.secrets_given.add(name)
         else:
             self._append("variable.set", name=name, value=value)
+        self.values[name] = value
 
     def provide(self, values: Mapping[str, Value]) -> None:
         """Values asked again on resume (secrets): kept in memory, recorded as given."""
         self.values.update(values)
 
+    def interrupted(self) -> list[int]:
+        return [i for i, step in enumerate(self.steps, 1) if step.status == "interrupted"]
+
     def resume(self) -> list[int]:
         """Record that the run goes on; returns the interrupted steps."""
-        interrupted = [i for i, step in enumerate(self.steps, 1) if step.status == "interrupted"]
+        interrupted = self.interrupted()
         entry = {**identity(), "interrupted": interrupted}
+        self._append("run.resumed", **entry)
         self.resumed.append({"at": self.clock(), **entry})
         self.closed_at = None
-        self._append("run.resumed", **entry)
         return interrupted
 
     def close(self) -> None:
-        self.closed_at = self.clock()
         self._append("run.closed", counts=self.counts())
+        self.closed_at = self.clock()
 
 
 # --- files --------------------------------------------------------------------------------
@@ -276,6 +275,14 @@ def create(
         **run.who,
     )
     return run
+
+
+def discard(run: Run) -> None:
+    """Remove a run whose start was refused (the journal did not take it): no open run is
+    left behind to be resumed."""
+    with contextlib.suppress(OSError):
+        run.file.unlink()
+    shutil.rmtree(run.dir, ignore_errors=True)
 
 
 def _events(file: Path) -> Iterator[dict[str, Any]]:
