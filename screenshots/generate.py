@@ -61,6 +61,8 @@ VIEWS: list[tuple[str, tuple[int, int], tuple[str, ...]]] = [
             "enter",
         ),
     ),
+    # After the run above: its steps are on the timeline with the demo's changes and alerts.
+    ("timeline", (120, 40), ("t",)),
     ("help", (120, 40), ("question_mark",)),
 ]
 

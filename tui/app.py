@@ -19,7 +19,14 @@ from tui.engine.actions import ActionRefused, Outcome
 from tui.engine.alert_actions import actor
 from tui.engine.alert_book import newly_firing
 from tui.engine.engine import Engine
-from tui.engine.events import AlertsUpdated, Event, PollingChanged, SourceUpdated
+from tui.engine.events import (
+    AlertsUpdated,
+    Event,
+    PollingChanged,
+    SourceUpdated,
+    StateProblems,
+    TimelineAppended,
+)
 from tui.engine.runbooks.model import RunbookError
 from tui.engine.runbooks.run import RunError
 from tui.engine.runbooks.variables import VariableProblem
@@ -35,6 +42,7 @@ from tui.screens.queue_detail import QueueDetailScreen
 from tui.screens.runbook_run import RunbookRunScreen
 from tui.screens.runbook_start import open_run, open_runs
 from tui.screens.session_detail import SessionDetailScreen
+from tui.screens.timeline import TimelineScreen
 from widgets.alerts import AlertsPane
 from widgets.database import DatabasePane
 from widgets.db_sessions import SessionRow
@@ -66,6 +74,7 @@ class WatchdeckApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "refresh"),
         Binding("p", "toggle_pause", "pause"),
+        Binding("t", "timeline", "timeline"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         # Ctrl-C stops a terminal program; at 3 a.m. nobody should have to learn ctrl+q.
@@ -97,6 +106,8 @@ class WatchdeckApp(App[int]):
         """The alerts last shown: an alert firing now that was not then is new."""
         self.user = actor()
         """``user@host`` as the alert dialogs name who acknowledges or silences."""
+        self.told_problems: tuple[str, ...] = tuple(engine.state_problems())
+        """State-dir writes failing now, as last told (those of the start: ``on_mount``)."""
 
     def get_default_screen(self) -> ConsoleScreen:
         return self.deck
@@ -144,6 +155,22 @@ class WatchdeckApp(App[int]):
                 self.deck.polling_changed(event.paused, now)
                 for screen in self.detail_screens():
                     screen.tick(now, event.paused)
+            elif isinstance(event, StateProblems):
+                self.state_problems(event.problems)
+            elif isinstance(event, TimelineAppended):
+                for screen in self.screen_stack:
+                    if isinstance(screen, TimelineScreen):
+                        screen.appended(event.entries)
+
+    def state_problems(self, problems: tuple[str, ...]) -> None:
+        """A state-dir write failing in the background: said once, and once when it works
+        again (write actions say so themselves when they are refused)."""
+        for problem in problems:
+            if problem not in self.told_problems:
+                self.notify(problem, title="state dir", severity="warning", markup=False)
+        if self.told_problems and not problems:
+            self.notify("the state directory is written again", title="state dir")
+        self.told_problems = problems
 
     def tick(self) -> None:
         if not self.is_running:
@@ -208,6 +235,8 @@ class WatchdeckApp(App[int]):
             return not any(
                 isinstance(screen, RunbookRunScreen) and screen.busy for screen in self.screen_stack
             )
+        if action == "timeline":  # from the console, and back
+            return self.screen is self.deck or isinstance(self.screen, TimelineScreen)
         return True
 
     # --- queues ------------------------------------------------------------------------
@@ -435,6 +464,12 @@ class WatchdeckApp(App[int]):
             self.engine.resume()
         else:
             self.engine.pause()
+
+    def action_timeline(self) -> None:
+        if isinstance(self.screen, TimelineScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(TimelineScreen(self.engine, self.deck, clock=self.clock))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

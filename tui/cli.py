@@ -16,6 +16,7 @@ from tui import __version__
 if TYPE_CHECKING:
     from tui.engine.config import Config
     from tui.engine.engine import Engine
+    from tui.engine.recording import Recorder
 
 EXIT_UNKNOWN = 3
 
@@ -58,10 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"watchdeck {__version__}")
     _common(parser, sub=False)
     _console_options(parser, sub=False)
+    _record_option(parser, sub=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="start the embedded demo environment and its console")
     _console_options(demo)
+    _record_option(demo)
     demo.add_argument(
         "--no-ui", action="store_true", help="only run the environment (for check or a 2nd shell)"
     )
@@ -79,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="watchdeck.yaml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     _runbook_parser(commands)
+    _timeline_parser(commands)
     _serve_parser(commands)
+    _replay_parser(commands)
     return parser
 
 
@@ -158,6 +163,39 @@ def cmd_runbook(args: argparse.Namespace) -> int:
     return main(args, context)
 
 
+# --- timeline ---------------------------------------------------------------------------
+def _timeline_parser(commands: argparse._SubParsersAction) -> None:
+    timeline = commands.add_parser("timeline", help="what happened and what was done, by time")
+    _common(timeline)
+    actions = timeline.add_subparsers(dest="timeline_command", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="a window as a post-mortem document, or JSON")
+    show = actions.add_parser("show", help="a window's entries, one line each")
+    for parser, since in ((export, "2h"), (show, "1h")):
+        _common(parser)
+        parser.add_argument(
+            "--since",
+            metavar="TIME",
+            default=since,
+            help=f"a duration ago (30m, 2h, 1d) or a time (2026-03-04T13:00); default {since}",
+        )
+        parser.add_argument("--until", metavar="TIME", help="the window's end; default now")
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from tui.engine.loader import ConfigError
+    from tui.engine.paths import find_config, state_dir
+    from tui.engine.timeline.command import main
+
+    try:
+        config = find_config(args.config)  # only named in the document's header
+    except ConfigError as exc:
+        _err(str(exc))
+        return 1
+    return main(args, state_dir(args.state_dir), str(config) if config else "none found")
+
+
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -187,16 +225,37 @@ def _engine(args: argparse.Namespace, config: Config, path: Path) -> Engine:
 
 # --- commands ---------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
+    """The config, and the runbooks under its ``runbooks.paths``: a runbook that does not load
+    is an error (exit 1: the console could not run it); a rule naming a runbook that is not
+    there is a warning, as in ``check`` (the exit code stays 0)."""
     from tui.engine.loader import ConfigError
     from tui.engine.paths import no_config_message
+    from tui.engine.runbooks.catalog import discover
 
     try:
-        _, path = _load(args)
+        config, path = _load(args)
     except ConfigError as exc:
         _err(str(exc))
         return 1
     except LookupError:
         _err(no_config_message())
+        return 1
+    base_dir = path.resolve().parent
+    entries = discover(
+        [
+            candidate if (candidate := Path(p).expanduser()).is_absolute() else base_dir / candidate
+            for p in config.runbooks.paths
+        ]
+    )
+    names = {entry.name for entry in entries}
+    for rule in config.alerts.rules:
+        if rule.runbook and rule.runbook not in names:  # in the words of Engine.alert_warnings
+            missing = f"no runbook named {rule.runbook!r} under runbooks.paths"
+            _err(f"warning: rule {rule.name}: {missing}")
+    broken = [entry.error for entry in entries if entry.error]
+    for error in broken:
+        _err(error)
+    if broken:
         return 1
     print(f"{path}: valid")
     return 0
@@ -267,7 +326,8 @@ def run_console(config_path: Path | None, args: argparse.Namespace) -> int:
             _err(no_config_message())
             return 1
         engine = _engine(args, load_config(path), path)
-    except (ConfigError, ValueError) as exc:
+        recorder = _recorder(args, engine, path)
+    except (ConfigError, ValueError) as exc:  # RecordingError is a ValueError
         _err(str(exc))
         return 1
 
@@ -281,7 +341,11 @@ def run_console(config_path: Path | None, args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, app.exit, 0)
         return await app.run_async()
 
-    return asyncio.run(run()) or 0
+    try:
+        return asyncio.run(run()) or 0
+    finally:
+        if recorder is not None:
+            _err(recorder.close())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -302,6 +366,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_console(path, args)
 
     return run_demo(console)
+
+
+# --- record and replay -----------------------------------------------------------------
+def _record_option(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        default=argparse.SUPPRESS if sub else None,
+        help="keep what the panes receive in FILE (gzip if it ends in .gz), for replay",
+    )
+
+
+def _recorder(args: argparse.Namespace, engine: Engine, path: Path) -> Recorder | None:
+    if getattr(args, "record", None) is None:
+        return None
+    from tui.engine.recording import open_recorder
+
+    return open_recorder(args.record, engine, path)
+
+
+def _speed(value: str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = 0.0
+    if not 0 < speed <= 1000:
+        raise argparse.ArgumentTypeError(f"not a speed: {value!r} (a number like 0.5, 1 or 8)")
+    return speed
+
+
+def _replay_parser(commands: argparse._SubParsersAction) -> None:
+    replay = commands.add_parser("replay", help="the console, read-only, on a recording")
+    replay.add_argument("file", metavar="FILE", help="made by watchdeck --record FILE")
+    replay.add_argument(
+        "--speed", type=_speed, default=1.0, help="times the recorded pace (default 1)"
+    )
+    replay.add_argument(
+        "--theme", metavar="NAME", default=argparse.SUPPRESS, help="a Textual theme, e.g. nord"
+    )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tui.replay import replay
+
+    return replay(args.file, speed=args.speed, theme=args.theme)
 
 
 # --- serve ------------------------------------------------------------------------------
@@ -362,7 +471,9 @@ COMMANDS = {
     "init": cmd_init,
     "demo": cmd_demo,
     "runbook": cmd_runbook,
+    "timeline": cmd_timeline,
     "serve": cmd_serve,
+    "replay": cmd_replay,
 }
 
 

@@ -40,10 +40,34 @@ class ActionRefused(Exception):
     """The action did not run: read-only mode, or the journal cannot record it."""
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What a listener hears of each action: how it ended, or why it was refused."""
+
+    action: Action
+    outcome: Outcome | None
+    """``None`` when the action was refused and did not run."""
+    refused: str = ""
+
+
+ActionListener = Callable[[Finished], None]
+
+
 class ActionRunner:
     def __init__(self, journal: Journal | None, *, read_only: bool) -> None:
         self.journal = journal
         self.read_only = read_only
+        self.listeners: list[ActionListener] = []
+        """Told of every action once it ended or was refused (the timeline's recorder)."""
+
+    def _tell(self, finished: Finished) -> None:
+        for listener in self.listeners:
+            try:
+                listener(finished)
+            except Exception as exc:  # a listener never changes what the action did
+                log(
+                    "action.listener.failed", "warning", action=finished.action.kind, error=str(exc)
+                )
 
     def _record(self, event: str, action: Action, **fields: object) -> None:
         if self.journal is None:
@@ -63,10 +87,14 @@ class ActionRunner:
     async def run(self, action: Action, perform: Callable[[], Awaitable[str]]) -> Outcome:
         """Run a confirmed action. Raises ActionRefused when it must not run at all."""
         trace = uuid.uuid4().hex[:12]
-        if self.read_only:
-            log("action.refused", "info", action=action.kind, target=action.target, trace=trace)
-            raise ActionRefused(f"read-only mode: {action.kind} on {action.target} not run")
-        self._record("action.requested", action)
+        try:
+            if self.read_only:
+                log("action.refused", "info", action=action.kind, target=action.target, trace=trace)
+                raise ActionRefused(f"read-only mode: {action.kind} on {action.target} not run")
+            self._record("action.requested", action)
+        except ActionRefused as exc:
+            self._tell(Finished(action, None, str(exc)))
+            raise
         log("action.requested", "info", action=action.kind, target=action.target, trace=trace)
         began = time.perf_counter()
         try:
@@ -92,5 +120,6 @@ class ActionRunner:
                 result=outcome.message,
             )
         except ActionRefused as exc:  # it ran; say so, and that the journal missed the end
-            return Outcome(outcome.ok, f"{outcome.message} (journal: {exc})")
+            outcome = Outcome(outcome.ok, f"{outcome.message} (journal: {exc})")
+        self._tell(Finished(action, outcome))
         return outcome

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui.engine import logs
 from tui.engine.actions import ActionRunner, Outcome
 from tui.engine.alert_book import AlertBook, AlertEvent
 from tui.engine.alert_state import FILENAME, AlertStore
 from tui.engine.config import Config
-from tui.engine.events import AlertsUpdated, Event, Listener, SourceUpdated
+from tui.engine.events import AlertsUpdated, Event, Listener, SourceUpdated, StateProblems
 from tui.engine.journal import Journal
 from tui.engine.maintenance import ActiveWindow, active, compile_window
 from tui.engine.rules import RuleEngine
@@ -27,6 +28,7 @@ from tui.engine.samples import Alert, AlertsSample, Session
 from tui.engine.scheduler import Scheduler
 from tui.engine.sources import Source
 from tui.engine.state import State
+from tui.engine.timeline import TimelineStore, recorder
 
 ALERT_SAVE_EVERY = 60.0
 """Seconds between saves of the alert state when nothing but flapping counts changed."""
@@ -70,7 +72,11 @@ class Engine:
         self.actions = ActionRunner(journal, read_only=self.read_only)
         self.alerts: tuple[Alert, ...] = ()
         self._rules_task: asyncio.Task[None] | None = None
+        self.timeline = TimelineStore(state_dir) if state_dir else None
+        """The incident timeline, recorded from events and actions (None: no state dir)."""
         self._setup_alerts()
+        if self.timeline is not None:
+            recorder.attach(self, self.timeline, self._tell_state_problems)
 
     # --- construction ------------------------------------------------------------------
     @functools.cached_property
@@ -258,6 +264,10 @@ class Engine:
         self.alert_book.set_internal(self.rules.current(now))
         self.alerts = self.alert_book.publish(now, record=False)
         self._alerts_saved_at = now
+        self._alerts_unsaved = False
+        """The last save failed: try again at each evaluation until one works."""
+        self._state_problems = tuple(self.state_problems())
+        """As last told (those of the start are in ``alert_warnings``)."""
         self.scheduler.subscribe(self._alert_source_updated)
 
     def _alert_source_updated(self, event: Event) -> None:
@@ -265,16 +275,22 @@ class Engine:
             self._publish_alerts(self.clock())
 
     def _publish_alerts(self, now: float) -> tuple[Alert, ...]:
-        """Merge the rules' alerts with the sources' last good polls, tell the listeners, and
-        save when something changed (or a minute passed: flapping counts)."""
+        """Merge the rules' alerts with the sources' last good polls, save when something
+        changed (or a minute passed: flapping counts; or the last save failed), and tell the
+        listeners."""
         for source in self.state.sources.values():
             if source.section == "alertsource" and isinstance(source.sample, AlertsSample):
                 alerts = source.sample.alerts
                 self.alert_book.take_poll(source.name, alerts, source.sample.at, now)
         self.alerts = self.alert_book.publish(now)
-        self.scheduler.emit(AlertsUpdated(self.alerts, now))
-        if self.alert_book.dirty or now - self._alerts_saved_at >= ALERT_SAVE_EVERY:
+        if (
+            self.alert_book.dirty
+            or self._alerts_unsaved
+            or now - self._alerts_saved_at >= ALERT_SAVE_EVERY
+        ):
             self.save_alert_state()
+        self._tell_state_problems()
+        self.scheduler.emit(AlertsUpdated(self.alerts, now))
         return self.alerts
 
     def _refresh_source(self, source_id: str) -> None:
@@ -289,7 +305,22 @@ class Engine:
         now = self.clock()
         self._alerts_saved_at = now
         data = {"saved_at": now, "rules": self.rules.snapshot(), **self.alert_book.snapshot()}
-        return self.alert_store.save(data)
+        saved = self.alert_store.save(data)
+        self._alerts_unsaved = not saved
+        return saved
+
+    def state_problems(self) -> list[str]:
+        """Writes to the state dir that fail now, one line each: the alert state file (also a
+        load that failed), the timeline and watchdeck's log."""
+        store = self.alert_store.problem if self.alert_store else None
+        timeline = self.timeline.problem if self.timeline else None
+        return [problem for problem in (store, timeline, logs.problem()) if problem]
+
+    def _tell_state_problems(self) -> None:
+        problems = tuple(self.state_problems())
+        if problems != self._state_problems:
+            self._state_problems = problems
+            self.scheduler.emit(StateProblems(problems))
 
     def alert_history(self, alert: Alert | None = None) -> list[AlertEvent]:
         """State changes, oldest first (persisted across restarts); only ``alert``'s if given."""
@@ -297,16 +328,15 @@ class Engine:
 
     def alert_warnings(self) -> list[str]:
         """Problems worth telling the user that do not stop anything: rules naming a runbook
-        that is not under ``runbooks.paths``, a state file that cannot be read or written."""
+        that is not under ``runbooks.paths``, a state file or log that cannot be read or
+        written."""
         names = {path.stem for path in runbook_files(self.runbook_paths())}
         warnings = [
             f"rule {rule.name}: no runbook named {rule.runbook!r} under runbooks.paths"
             for rule in self.config.alerts.rules
             if rule.runbook and rule.runbook not in names
         ]
-        if self.alert_store is not None and self.alert_store.problem:
-            warnings.append(self.alert_store.problem)
-        return warnings
+        return warnings + self.state_problems()
 
     def runbook_for(self, alert: Alert) -> RunbookEntry | None:
         """The local runbook an alert names (``runbook:`` or a ``runbook`` annotation)."""

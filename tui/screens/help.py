@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.engine.replay import JUMP, SPEEDS
 from tui.screens.runbook_run import STATUS
 from widgets.alerts import ACKED, SUPPRESSED
 from widgets.health import FLAPPING
@@ -58,6 +59,22 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("?", "this help"),
     ("q  ctrl+c", "quit"),
 )
+REPLAY: tuple[tuple[str, str], ...] = (
+    ("space", "play / pause (play at the end starts again)"),
+    (", .", "one event back / forward (pauses)"),
+    ("[ ]", f"{JUMP:g} s back / forward"),
+    ("- +", f"slower / faster (×{SPEEDS[0]:g} to ×{SPEEDS[-1]:g})"),  # noqa: RUF001
+    ("home / end", "start / end of the recording"),
+    ("", "read-only: no actions, no runbook runs, rules not re-evaluated"),
+)
+"""Keys of ``watchdeck replay`` (shown only there)."""
+TIMELINE: tuple[tuple[str, str], ...] = (
+    ("t", "the timeline: what changed and what was done (t or esc: back)"),
+    ("s", "Timeline: source all → check → queue → database → alert → action → runbook"),
+    ("v", "Timeline: severity all → warning and worse → critical"),
+    ("/", "Timeline: filter by text, subject or who (esc clears)"),
+    ("enter", "Timeline: go to the entry's row in its pane, or open its runbook run"),
+)
 LEGEND: tuple[tuple[str, str], ...] = (
     (f"{GLYPHS['ok']} ok", "healthy"),
     (f"{GLYPHS['warning']} warning", "degraded, or a warning alert"),
@@ -103,21 +120,26 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "close", show=False),
     ]
 
+    def __init__(self, *, replay: bool = False) -> None:
+        super().__init__()
+        self.replay = replay
+
     def compose(self) -> ComposeResult:
         with VerticalScroll() as body:
             body.border_title = "watchdeck · keys"
             body.border_subtitle = "esc, ? or q to close"
-            yield Static(_table())
+            yield Static(_table(self.replay))
 
     def action_close(self) -> None:
         self.dismiss()
 
 
-def _table() -> Table:
+def _table(replay: bool) -> Table:
     table = Table(box=None, expand=True, show_header=False, show_edge=False, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column()
-    for heading, rows in (("keys", KEYS), ("status", LEGEND)):
+    sections = (("replay", REPLAY),) if replay else ()
+    for heading, rows in (*sections, ("keys", KEYS), ("timeline", TIMELINE), ("status", LEGEND)):
         if table.row_count:
             table.add_row("", "")
         table.add_row(Text(heading, "bold underline"), "")
