@@ -31,7 +31,6 @@ SCRUBBER_EVERY = 0.25
 STEP = Binding.Group("event", compact=True)
 SKIP = Binding.Group(f"{JUMP:g}s", compact=True)
 SPEED = Binding.Group("speed", compact=True)
-EDGES = Binding.Group("ends")
 REPLAY_ACTIONS = frozenset({"play", "step", "jump", "speed", "edge"})
 LIVE_ONLY = frozenset({"refresh", "toggle_pause", "timeline"})
 """Hidden in a replay: nothing is polled (``r``, ``p``), and the timeline is the state
@@ -66,8 +65,9 @@ class ReplayApp(WatchdeckApp):
         Binding("minus", "speed(-1)", "slower", key_display="-", group=SPEED, priority=True),
         Binding("plus", "speed(1)", "faster", key_display="+", group=SPEED, priority=True),
         Binding("equals_sign", "speed(1)", "faster", show=False, priority=True),
-        Binding("home", "edge(0)", "start", group=EDGES, priority=True),
-        Binding("end", "edge(1)", "end", group=EDGES, priority=True),
+        # In help, not in the footer: at 120 columns it has room for the keys above only.
+        Binding("home", "edge(0)", "start", show=False, priority=True),
+        Binding("end", "edge(1)", "end", show=False, priority=True),
     ]
 
     def __init__(self, engine: ReplayEngine, *, theme: str | None = None) -> None:
