@@ -8,11 +8,11 @@ work headless.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from tui.engine.atomic import cannot, replace_file
 
 FILENAME = "alerts.json"
 VERSION = 1
@@ -49,24 +49,10 @@ class AlertStore:
     def save(self, data: dict[str, Any]) -> bool:
         """Replace the file with ``data``; False (and ``problem``) when it cannot be written."""
         payload = json.dumps({"version": VERSION, **data}, separators=(",", ":"))
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            replace_file(self.path, payload.encode("utf-8"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            self.problem = f"cannot save {self.path}: {(exc.strerror or str(exc)).lower()}"
+            self.problem = cannot("save", self.path, exc)
             return False
         self.problem = None
         return True

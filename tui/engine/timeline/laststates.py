@@ -9,11 +9,11 @@ it first: each re-reads the file when another process replaced it. Replaced atom
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from tui.engine.atomic import cannot, replace_file
 
 FILENAME = "timeline-state.json"
 VERSION = 1
@@ -74,24 +74,10 @@ class LastStates:
             {"version": VERSION, "sources": self.sources, "runs": self.runs},
             separators=(",", ":"),
         )
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            replace_file(self.path, payload.encode("utf-8"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            self.problem = f"cannot save {self.path}: {(exc.strerror or str(exc)).lower()}"
+            self.problem = cannot("save", self.path, exc)
             return False
         self._stamp = self._stat()
         self.problem = None
