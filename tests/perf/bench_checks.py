@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from perfkit import Row, print_rows
 
 from tui.engine.config import Check, Config, Settings
 from tui.engine.engine import Engine
@@ -226,6 +227,10 @@ async def measure(base: str, checks: int, cycles: int) -> dict[str, list[Cycle]]
     return runs
 
 
+def median(runs: dict[str, list[Cycle]], name: str, field: str) -> float:
+    return statistics.median(getattr(cycle, field) for cycle in runs[name])
+
+
 def report(runs: dict[str, list[Cycle]], checks: int, cycles: int) -> None:
     fast = checks - 1
     print(f"{checks} http checks ({fast} fast + 1 hanging), timeout {TIMEOUT:g}s, ", end="")
@@ -237,15 +242,12 @@ def report(runs: dict[str, list[Cycle]], checks: int, cycles: int) -> None:
     ups = [f"{min(c.fast_up for c in runs[name])}/{fast}" for name in RUNNERS]
     print(f"{'fast checks up (worst)':28}" + "".join(f"{up:>14}" for up in ups))
 
-    def median(name: str, field: str) -> float:
-        return statistics.median(getattr(cycle, field) for cycle in runs[name])
-
     print()
     for name in RUNNERS:
         print(f"{name}: the hanging check ended with {runs[name][-1].hang_error!r}")
     for peer in RUNNERS[1:]:
-        cycle = median("engine", "total_s") / median(peer, "total_s")
-        fan_out = median("engine", "fast_done_s") / median(peer, "fast_done_s")
+        cycle = median(runs, "engine", "total_s") / median(runs, peer, "total_s")
+        fan_out = median(runs, "engine", "fast_done_s") / median(runs, peer, "fast_done_s")
         print(
             f"engine / {peer}: {cycle:.2f}x per full cycle, {fan_out:.2f}x until the last "
             "fast result (target <= 1.5x)"
@@ -266,6 +268,47 @@ def report(runs: dict[str, list[Cycle]], checks: int, cycles: int) -> None:
     )
 
 
+def rows(runs: dict[str, list[Cycle]], checks: int, cycles: int) -> list[Row]:
+    fast = checks - 1
+    engine = median(runs, "engine", "fast_done_s")
+    found = [
+        Row(
+            f"{checks:,} http checks (1 hanging), last fast result (median of {cycles})",
+            f"{engine:.3f} s",
+            f"{median(runs, peer, 'fast_done_s'):.3f} s",
+            f"{peer}: httpx{' + semaphore' if peer == 'bare bounded' else ''} asyncio.gather",
+            "<= 1.5x peer",
+            engine <= 1.5 * median(runs, peer, "fast_done_s"),
+        )
+        for peer in RUNNERS[1:]
+    ]
+    worst = max(cycle.fast_latency_max_s or 0.0 for cycle in runs["engine"])
+    up = min(cycle.fast_up for cycle in runs["engine"])
+    found.append(
+        Row(
+            "hanging check isolated: slowest fast check's own request",
+            f"{worst * 1000:.0f} ms, {up}/{fast} up",
+            f"{TIMEOUT:g} s",
+            "the hang's timeout",
+            "< the timeout, every fast check up",
+            worst < TIMEOUT and up == fast,
+        )
+    )
+    return found
+
+
+def run(checks: int, cycles: int) -> dict[str, list[Cycle]]:
+    process, base = start_server()
+    try:
+        return asyncio.run(measure(base, checks, cycles))
+    finally:
+        stop_server(process)
+
+
+def bench(checks: int, cycles: int) -> list[Row]:
+    return rows(run(checks, cycles), checks, cycles)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--checks", type=int, default=1000)
@@ -276,12 +319,9 @@ def main() -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_Server().serve())
         return 0
-    process, base = start_server()
-    try:
-        runs = asyncio.run(measure(base, args.checks, args.cycles))
-    finally:
-        stop_server(process)
+    runs = run(args.checks, args.cycles)
     report(runs, args.checks, args.cycles)
+    print_rows(rows(runs, args.checks, args.cycles))
     return 0
 
 

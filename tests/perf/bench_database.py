@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from perfkit import Row, print_rows
 
 from tui.engine.config import Config, Database, Settings
 from tui.engine.engine import Engine
@@ -541,27 +542,41 @@ async def _timed_updates(
 
 
 # --- the run --------------------------------------------------------------------------------------
-async def bench_server(args: argparse.Namespace) -> tuple[Window, Window, DatabaseSample]:
+@dataclass(frozen=True)
+class Sizes:
+    connections: int = 300
+    refreshes: int = 10
+    interval: float = 2.0
+    rows: int = 2000
+    repeats: int = 7
+
+
+def say(message: str) -> None:
+    """Progress, on stderr: stdout carries the figures."""
+    print(message, file=sys.stderr, flush=True)
+
+
+async def bench_server(sizes: Sizes) -> tuple[Window, Window, DatabaseSample]:
     cluster = Cluster()
     try:
-        print(f"starting PostgreSQL 15 in {cluster.root}...", flush=True)
+        say(f"starting PostgreSQL 15 in {cluster.root}...")
         cluster.start()
         prepare(cluster)
         async with await psycopg.AsyncConnection.connect(
             cluster.dsn(SUPERUSER), autocommit=True
         ) as admin:
-            load = Load(cluster.dsn(LOAD_ROLE), args.connections)
+            load = Load(cluster.dsn(LOAD_ROLE), sizes.connections)
             try:
                 await load.open()
                 states = await wait_for_sessions(admin, load)
-                print(f"{args.connections} sessions open: {states}", flush=True)
-                print(f"a. watchdeck, {args.refreshes} refreshes at {args.interval:g}s...")
+                say(f"{sizes.connections} sessions open: {states}")
+                say(f"a. watchdeck, {sizes.refreshes} refreshes at {sizes.interval:g}s...")
                 watchdeck, sample = await measure_watchdeck(
-                    cluster, admin, args.interval, args.refreshes
+                    cluster, admin, sizes.interval, sizes.refreshes
                 )
-                print(f"b. pg_activity in tmux, {args.refreshes * args.interval:g}s...")
+                say(f"b. pg_activity in tmux, {sizes.refreshes * sizes.interval:g}s...")
                 pg_activity = await measure_pg_activity(
-                    cluster, admin, args.interval, args.refreshes
+                    cluster, admin, sizes.interval, sizes.refreshes
                 )
             finally:
                 await load.close()
@@ -617,13 +632,14 @@ def report_server(windows: tuple[Window, Window], sample: DatabaseSample) -> Non
             )
 
 
-async def bench_ui(args: argparse.Namespace) -> tuple[UiFigures, UiFigures]:
+async def bench_ui(sizes: Sizes) -> tuple[UiFigures, UiFigures]:
+    say(f"c. the sessions table, {sizes.rows:,} rows, {sizes.repeats} updates...")
     rng = random.Random(42)
-    samples = [make_sessions(args.rows, rng)]
-    next_pid = 10_000 + args.rows
-    for _ in range(args.repeats):
+    samples = [make_sessions(sizes.rows, rng)]
+    next_pid = 10_000 + sizes.rows
+    for _ in range(sizes.repeats):
         samples.append(next_sessions(samples[-1], rng, next_pid))
-        next_pid += args.rows
+        next_pid += sizes.rows
     return await measure_pane(samples), await measure_bare_table(samples)
 
 
@@ -639,25 +655,90 @@ def report_ui(rows: int, pane: UiFigures, bare: UiFigures) -> None:
         print(f"{label:36}" + "".join(f"{value:>14.1f}" for value in values))
 
 
+def server_skipped() -> str | None:
+    """Why a. and b. cannot run here, if they cannot."""
+    if not (PG_BIN / "initdb").exists():
+        return f"no PostgreSQL 15 in {PG_BIN} (apt-get install postgresql)"
+    if shutil.which("tmux") is None:
+        return "pg_activity needs a terminal and tmux is missing"
+    return None
+
+
+def rows(
+    sizes: Sizes, windows: tuple[Window, Window] | None, pane: UiFigures, bare: UiFigures
+) -> list[Row]:
+    found = []
+    if windows is not None:
+        per = [(w.server_ms / max(1, w.refreshes), w.calls / max(1, w.refreshes)) for w in windows]
+        (ms, calls), (peer_ms, peer_calls) = per
+        where = f"{sizes.connections} sessions, refresh {sizes.interval:g}s"
+        found += [
+            Row(
+                f"PostgreSQL server time per refresh, exec+plan ({where})",
+                f"{ms:.2f} ms",
+                f"{peer_ms:.2f} ms",
+                "pg_activity in tmux 120x40, same server",
+                "<= 1.5x peer (as fan-out)",
+                ms <= 1.5 * peer_ms,
+            ),
+            Row(
+                f"statements per refresh ({where})",
+                f"{calls:.1f}",
+                f"{peer_calls:.1f}",
+                "pg_activity, same server",
+                "<= pg_activity",
+                calls <= peer_calls,
+            ),
+        ]
+    pane_ms, bare_ms = (statistics.median(f.repainted_ms) for f in (pane, bare))
+    found.append(
+        Row(
+            f"Database pane: {sizes.rows:,}-session update until repainted"
+            f" (median of {len(pane.repainted_ms)})",
+            f"{pane_ms:.1f} ms",
+            f"{bare_ms:.1f} ms",
+            "bare DataTable clear() + add_rows()",
+            "<= bare table",
+            pane_ms <= bare_ms,
+        )
+    )
+    return found
+
+
+def bench(sizes: Sizes) -> list[Row]:
+    windows = None
+    why = server_skipped()
+    if why is None:
+        watchdeck, pg_activity, _ = asyncio.run(bench_server(sizes))
+        windows = (watchdeck, pg_activity)
+    else:
+        say(f"skipped the PostgreSQL rows: {why}")
+    pane, bare = asyncio.run(bench_ui(sizes))
+    return rows(sizes, windows, pane, bare)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--connections", type=int, default=300)
-    parser.add_argument("--refreshes", type=int, default=10)
-    parser.add_argument("--interval", type=float, default=2.0)
-    parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--connections", type=int, default=Sizes.connections)
+    parser.add_argument("--refreshes", type=int, default=Sizes.refreshes)
+    parser.add_argument("--interval", type=float, default=Sizes.interval)
+    parser.add_argument("--rows", type=int, default=Sizes.rows)
+    parser.add_argument("--repeats", type=int, default=Sizes.repeats)
     args = parser.parse_args()
+    sizes = Sizes(args.connections, args.refreshes, args.interval, args.rows, args.repeats)
     # SIGTERM unwinds like Ctrl-C, so the cluster and tmux are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not (PG_BIN / "initdb").exists():
-        print(f"skipped a. and b.: no PostgreSQL 15 in {PG_BIN} (apt-get install postgresql)")
-    elif shutil.which("tmux") is None:
-        print("skipped a. and b.: pg_activity needs a terminal and tmux is missing")
+    windows = None
+    why = server_skipped()
+    if why is not None:
+        print(f"skipped a. and b.: {why}")
     else:
-        watchdeck, pg_activity, sample = asyncio.run(bench_server(args))
-        report_server((watchdeck, pg_activity), sample)
-    pane, bare = asyncio.run(bench_ui(args))
-    report_ui(args.rows, pane, bare)
+        watchdeck, pg_activity, sample = asyncio.run(bench_server(sizes))
+        windows = (watchdeck, pg_activity)
+        report_server(windows, sample)
+    pane, bare = asyncio.run(bench_ui(sizes))
+    report_ui(sizes.rows, pane, bare)
+    print_rows(rows(sizes, windows, pane, bare))
     return 0
 
 

