@@ -56,3 +56,12 @@ def test_check_command_never_imports_textual(tmp_path, http_server):
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
     assert "httpx" in imported
     assert not [name for name in imported if name.split(".")[0] in ("textual", "markdown_it")]
+
+
+def test_the_console_loads_psycopg_only_for_databases():
+    """Every screen is imported with the app; psycopg (about 60 ms) waits for a database."""
+    code = "import sys, tui.app\nprint('psycopg' in sys.modules)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

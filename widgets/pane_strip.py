@@ -43,4 +43,4 @@ class PaneStrip(Static):
             text.append_text(segment)
         if not same(text, self.text):
             self.text = text
-            self.update(text)
+            self.update(text, layout=False)  # one row always: no layout pass per poll

@@ -52,4 +52,4 @@ class StatusLine(Static):
             text.append(" · read-only")
         if not same(text, self.text):
             self.text = text
-            self.update(text)
+            self.update(text, layout=False)  # one row always: no layout pass per poll

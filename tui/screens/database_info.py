@@ -5,7 +5,7 @@ metrics, and the figures too costly to poll (sizes, top statements), fetched on 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -19,14 +19,18 @@ from textual.widgets import Footer, Static
 
 from tui.engine.errors import describe
 from tui.engine.samples import Counts, DatabaseSample
-from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement
 from tui.engine.state import SourceState
 from tui.engine.units import format_duration
 from widgets.db_summary import byte_size
 from widgets.status import GLYPHS, NO_DATA, clock_time, number, single_line
 
-Sizes = Callable[[], Awaitable[Sequence[DatabaseSize]]]
-Statements = Callable[[], Awaitable[Sequence[TopStatement]]]
+if TYPE_CHECKING:  # at run time pg_ondemand would import psycopg with the console
+    from typing import TypeAlias
+
+    from tui.engine.sources.pg_ondemand import DatabaseSize, TopStatement
+
+    Sizes: TypeAlias = Callable[[], Awaitable[Sequence[DatabaseSize]]]
+    Statements: TypeAlias = Callable[[], Awaitable[Sequence[TopStatement]]]
 
 
 class DatabaseInfoScreen(Screen[None]):
