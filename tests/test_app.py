@@ -179,11 +179,26 @@ async def test_source_update_changes_one_cell_by_row_key() -> None:
         state = app.engine.state.record_sample("check:api", sample, NOW)
         app.engine.scheduler.emit(SourceUpdated(state))
         await pilot.pause()
+        assert plain(table.get_cell("api", "latency")) == "42ms", "new figures wait for a tick"
+        app.tick()
+        await pilot.pause()
 
         assert table.row_count == 3
         assert [row.key.value for row in table.ordered_rows] == keys
         assert plain(table.get_cell("api", "latency")) == "97ms"
         assert table.get_cell("checkout", "detail") is untouched
+
+
+async def test_a_status_change_is_drawn_at_once() -> None:
+    app = make_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        table = app.deck.query_one("#health-table", KeyedTable)
+        sample = CheckSample("api", "http", NOW, up=False, status="critical", error="refused")
+        state = app.engine.state.record_sample("check:api", sample, NOW)
+        app.engine.scheduler.emit(SourceUpdated(state))
+        await pilot.pause()
+        assert plain(table.get_cell("api", "status")).endswith("critical")
 
 
 async def test_updates_after_shutdown_began_are_ignored() -> None:

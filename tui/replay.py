@@ -143,9 +143,10 @@ class ReplayApp(WatchdeckApp):
 
     # --- the scrubber keys -------------------------------------------------------------
     def moved(self) -> None:
-        """After a move: the scrubber now, and the panes' ages at the new time."""
+        """After a move: the scrubber now; the panes once the events the move sent are in
+        (they queue behind it), so their figures and ages show the new time at once."""
         self.show_scrubber()
-        self.tick()
+        self.call_later(self.tick)
 
     def action_play(self) -> None:
         self.player.toggle()

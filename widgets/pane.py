@@ -99,9 +99,11 @@ class SourcePane(Pane):
         self.states: dict[str, SourceState] = {state.name: state for state in states}
 
     def update_source(self, state: SourceState, now: float) -> None:
+        previous = self.states.get(state.name)
         self.states[state.name] = state
         self.now = now
-        self.refresh_view()
+        if news(previous, state):
+            self.refresh_view()
 
     def badge(self) -> Text:
         status = worst_of(self.states.values())
@@ -134,3 +136,21 @@ class SourcePane(Pane):
         if note:
             subtitle = palette.muted(f"{note} · ").append_text(subtitle)
         self.show_problem(bool(failing), subtitle)
+
+
+def news(previous: SourceState | None, state: SourceState) -> bool:
+    """Whether an update is drawn at once: first data, a status change, an error coming or
+    going, flapping starting or stopping. New figures of an unchanged status wait for the
+    next tick (at most a second; it redraws every pane for the ages anyway): sources poll on
+    their own clocks, so drawing each update repainted a pane several times a second."""
+    return (
+        previous is None
+        or previous.sample is None
+        or (previous.error is None) != (state.error is None)
+        or source_status(previous) != source_status(state)
+        or flapping(previous) != flapping(state)
+    )
+
+
+def flapping(state: SourceState) -> bool:
+    return state.stats is not None and state.stats.flapping

@@ -21,6 +21,7 @@ from tui.engine.queues_derived import QueueReading, queue_status
 from tui.engine.samples import QueueSample, Status
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
+from widgets.pane import news
 from widgets.sorted_pane import STATUS_RANK, Entry, SortedPane
 from widgets.status import GLYPHS, NO_DATA, Palette, number, problem, sparkline
 from widgets.table import ColumnSpec
@@ -72,19 +73,20 @@ class QueuesPane(SortedPane):
         self.refresh_view()
 
     def update_source(self, state: SourceState, now: float) -> None:
-        """Store the update and draw once the burst it came in is over: discovery reports
-        every queue it found at once, and each redraw goes over every row.
+        """Store the update; when it is news (``widgets.pane.news``), draw once the burst it
+        came in is over: discovery reports every queue it found at once, and each redraw goes
+        over every row. Other updates are drawn by the next tick.
 
         A queue the store no longer holds (discovery stopped listing it) loses its row.
         """
-        for name in [
-            name for name, known in self.states.items() if known.id not in self.history.sources
-        ]:
+        gone = [name for name, known in self.states.items() if known.id not in self.history.sources]
+        for name in gone:
             del self.states[name]
             self.cells.pop(name, None)
+        previous = self.states.get(state.name)
         self.states[state.name] = state
         self.now = now
-        if self.is_mounted and not self.pending:
+        if self.is_mounted and not self.pending and (gone or news(previous, state)):
             self.pending = True
             self.call_later(self.draw_pending)
 
