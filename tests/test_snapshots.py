@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from runbook_ui import BROKEN, STEPS, WINDOW, highlight, until, viewer_app
-from textual.widgets import Markdown
+from textual.widgets import Button, Markdown
 from ui_fixtures import (
     NOW,
     alerts_app,
@@ -202,7 +202,11 @@ def test_runbook_variables_form(snap_compare: Compare, tmp_path: Path) -> None:
         await highlight(pilot, "drain")
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the form")
-        await pilot.click("#start")  # TOKEN is required: its error shows under it
+        # Pressed without the mouse: a pointer left over the button is hovered or not
+        # depending on timing. TOKEN is required: its error shows under it.
+        app.screen.query_one("#start", Button).press()
+        error = app.screen.query_one("#error-TOKEN")
+        await until(pilot, lambda: "required" in str(error.render()), "the error")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=BIG, run_before=open_form)
