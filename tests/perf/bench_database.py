@@ -469,6 +469,7 @@ async def measure_pane(samples: list[list[Session]]) -> UiFigures:
 
         def update(state: SourceState) -> None:
             pane.update_source(state, time.time())
+            pane.refresh_view()  # the draw the next tick makes: new figures wait for it
 
         figures = await _timed_updates(pilot, pane.focus_target, update, states)
         assert pane.focus_target.row_count == len(samples[-1])
