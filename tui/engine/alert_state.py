@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.engine.atomic import cannot, replace_file
+from tui.engine.errors import os_reason
 
 FILENAME = "alerts.json"
 VERSION = 1
@@ -32,7 +33,7 @@ class AlertStore:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            self.problem = f"cannot read {self.path}: {(exc.strerror or str(exc)).lower()}"
+            self.problem = f"cannot read {self.path}: {os_reason(exc)}"
             return {}
         try:
             data = json.loads(text)

@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from tui.engine.errors import os_reason
+
 
 def replace_file(path: Path, payload: bytes) -> None:
     """Write ``payload`` to a private temporary file beside ``path``, fsync it, rename it over
@@ -33,4 +35,4 @@ def replace_file(path: Path, payload: bytes) -> None:
 
 def cannot(action: str, path: Path, exc: OSError) -> str:
     """One line: ``cannot save /x/alerts.json: no space left on device``."""
-    return f"cannot {action} {path}: {(exc.strerror or str(exc)).lower()}"
+    return f"cannot {action} {path}: {os_reason(exc)}"

@@ -21,6 +21,11 @@ def redact(text: str) -> str:
     return _SQL_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}'***'", text)
 
 
+def os_reason(exc: OSError) -> str:
+    """What the system said, e.g. ``no space left on device`` (the path left to the caller)."""
+    return (exc.strerror or str(exc)).lower()
+
+
 def describe(exc: BaseException, timeout: float | None = None) -> str:
     """A clear one-line message for a failed poll."""
     from tui.engine.units import format_duration

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tui.engine.errors import redact
+from tui.engine.errors import os_reason, redact
 
 
 class JournalError(Exception):
@@ -102,7 +102,7 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             append_line(self.path, line)
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             raise JournalError(f"cannot write the audit journal {self.path}: {reason}") from None
         return entry
 

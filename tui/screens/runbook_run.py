@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from tui.engine.actions import ActionRefused
+from tui.engine.errors import os_reason
 from tui.engine.runbooks.catalog import RunbookEntry
 from tui.engine.runbooks.executor import InteractiveCommand, RunbookExecutor, StepPlan
 from tui.engine.runbooks.model import Step
@@ -519,7 +520,7 @@ class RunbookRunScreen(Screen[None]):
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.write_text(render_report(self.run), encoding="utf-8")
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             self.notify(f"cannot write {path}: {reason}", severity="error", markup=False)
             return
         self.notify(f"report written to {path}", title="exported", timeout=15, markup=False)
@@ -600,7 +601,6 @@ class RunbookRunScreen(Screen[None]):
                 "this console cannot hand its terminal over (a browser, a test): "
                 "run the step with `watchdeck runbook run` in a terminal"
             ) from None
-
 
 
 def kind(step: Step) -> str:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from tui.engine.actions import Action, ActionRunner
 from tui.engine.config import Config, Database
-from tui.engine.errors import describe
+from tui.engine.errors import describe, os_reason
 from tui.engine.journal import JournalError
 from tui.engine.runbooks import run as runs
 from tui.engine.runbooks.checks import CheckRunner
@@ -383,7 +383,7 @@ class RunbookExecutor:
                 capture=bool(step.capture) and step.kind == "shell",
             )
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             raise RunError(f"cannot write {output_file}: {reason}") from None
         try:
             run.started(index, plan.command, output_file)  # refused: the step does not run

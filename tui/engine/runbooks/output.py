@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from tui.engine.errors import os_reason
 from tui.engine.journal import write_all
 from tui.engine.runbooks.httprequest import MASK
 from tui.engine.runbooks.variables import SECRET_MIN
@@ -138,7 +139,7 @@ class StepOutput:
             try:
                 write_all(self._fd, data)
             except OSError as exc:
-                self.error = (exc.strerror or str(exc)).lower()
+                self.error = os_reason(exc)
             else:
                 self.digest.update(data)
                 self.written += len(data)
@@ -159,7 +160,7 @@ class StepOutput:
         try:
             os.fsync(self._fd)
         except OSError as exc:
-            self.error = self.error or (exc.strerror or str(exc)).lower()
+            self.error = self.error or os_reason(exc)
         finally:
             os.close(self._fd)
             self._fd = None

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui.engine.errors import os_reason
 from tui.engine.runbooks import attributes
 from tui.engine.runbooks import frontmatter as fm
 from tui.engine.runbooks.httprequest import RequestProblem, parse_request
@@ -42,7 +43,7 @@ def load(path: Path) -> Runbook:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RunbookError(path, 1, f"cannot read: {(exc.strerror or str(exc)).lower()}") from None
+        raise RunbookError(path, 1, f"cannot read: {os_reason(exc)}") from None
     return parse(raw.decode("utf-8", errors="replace"), path)
 
 

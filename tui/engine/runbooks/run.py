@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from tui.engine.errors import os_reason
 from tui.engine.journal import append_line, identity
 from tui.engine.runbooks.model import Runbook, RunbookError, Value, Variable
 from tui.engine.runbooks.parse import parse
@@ -137,7 +138,7 @@ class Run:
         try:
             append_line(self.file, json.dumps(entry, ensure_ascii=False, default=str) + "\n")
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             raise RunError(f"cannot write {self.file}: {reason}") from None
 
     def started(self, index: int, command: str, output_file: Path | None) -> int:
@@ -250,7 +251,7 @@ def create(
         (directory / run_id).mkdir(mode=0o700)
         (directory / run_id / SNAPSHOT).write_text(runbook.text, encoding="utf-8")
     except OSError as exc:
-        raise RunError(f"cannot write {directory}: {(exc.strerror or str(exc)).lower()}") from None
+        raise RunError(f"cannot write {directory}: {os_reason(exc)}") from None
     run = Run(
         id=run_id,
         runbook=runbook,
@@ -291,7 +292,7 @@ def _events(file: Path) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         raise RunError(f"no run {file.stem} (looked for {file})") from None
     except OSError as exc:
-        raise RunError(f"cannot read {file}: {(exc.strerror or str(exc)).lower()}") from None
+        raise RunError(f"cannot read {file}: {os_reason(exc)}") from None
     with handle:
         for line in handle:
             try:

@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
+from tui.engine.errors import os_reason
 from tui.engine.timeline.export import gather, render_json, render_markdown, show_lines
 from tui.engine.timeline.store import TimelineStore
 from tui.engine.units import parse_duration
@@ -98,7 +99,7 @@ def main(
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             print(f"watchdeck timeline: cannot write {args.output}: {reason}", file=err)
             return 1
         print(f"wrote {args.output}: {len(export.entries)} entries", file=err)

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tui.engine.errors import os_reason
 from tui.engine.journal import append_line
 from tui.engine.timeline.entry import Entry, from_json, to_json
 from tui.engine.timeline.laststates import LastStates
@@ -30,10 +31,6 @@ MAX_BYTES = 4 * 1024 * 1024
 _ID = '{"id":"'
 PENDING = 1000
 """Entries kept in memory while the file cannot be written; older ones are dropped."""
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
 
 
 class TimelineStore:
@@ -76,7 +73,7 @@ class TimelineStore:
             held = f"; {len(batch)} entr{'y' if len(batch) == 1 else 'ies'} held back"
             if self._dropped:
                 held += f", {self._dropped} older ones dropped"
-            self._write_problem = f"cannot write the timeline {self.path}: {_reason(exc)}{held}"
+            self._write_problem = f"cannot write the timeline {self.path}: {os_reason(exc)}{held}"
             return []
         self._pending = []
         self._dropped = 0
@@ -123,7 +120,7 @@ class TimelineStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            self.read_problems.append(f"cannot read {path}: {_reason(exc)}")
+            self.read_problems.append(f"cannot read {path}: {os_reason(exc)}")
             return
         with handle:
             for line in handle:
