@@ -204,9 +204,11 @@ def test_runbook_variables_form(snap_compare: Compare, tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the form")
         # Pressed without the mouse: a pointer left over the button is hovered or not
         # depending on timing. TOKEN is required: its error shows under it.
-        app.screen.query_one("#start", Button).press()
+        # press() flashes the button ("-active") for 0.2 s: wait the flash out too.
+        start = app.screen.query_one("#start", Button).press()
         error = app.screen.query_one("#error-TOKEN")
         await until(pilot, lambda: "required" in str(error.render()), "the error")
+        await until(pilot, lambda: not start.has_class("-active"), "the button at rest")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=BIG, run_before=open_form)
