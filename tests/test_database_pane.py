@@ -67,7 +67,7 @@ async def test_lock_tree_first_then_long_then_idle_transactions() -> None:
         assert column(app, "xact")[5] == "—", "an aborted transaction has no xact_start"
         keys = [row.key.value for row in pane(app).focus_target.ordered_rows]
         assert keys[0] == f"main/4242/{NOW - 7200!r}", "rows are keyed by pid and backend start"
-        summary = _plain(pane(app).summaries["main"])
+        summary = _plain(pane(app).lines["main"].text)
         assert "conns 38/97" in summary and "39% of usable" in summary
         assert "idle in tx 3 (1 aborted)" in summary
         assert "2 not visible" in summary and "lacks pg_read_all_stats" in summary

@@ -6,13 +6,15 @@ posts them as Textual messages, and each is routed to the pane that shows it.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
-from textual import work
+from textual import constants, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.message import Message
 
 from tui.engine.actions import ActionRefused, Outcome
@@ -81,6 +83,7 @@ class WatchdeckApp(App[int]):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("ctrl+p", "command_palette", "palette", show=False, priority=True),
         Binding("colon", "command_palette", "palette", show=False),
+        Binding("ctrl+l", "redraw", "redraw", show=False),
     ]
 
     def __init__(
@@ -108,6 +111,24 @@ class WatchdeckApp(App[int]):
         """``user@host`` as the alert dialogs name who acknowledges or silences."""
         self.told_problems: tuple[str, ...] = tuple(engine.state_problems())
         """State-dir writes failing now, as last told (those of the start: ``on_mount``)."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's terminal driver writing fewer bytes; the one Textual is told to use
+        (TEXTUAL_DRIVER: ``watchdeck serve``'s web driver) or Windows' stay as they are."""
+        if constants.DRIVER is not None or sys.platform == "win32":
+            return super().get_driver_class()
+        from tui.driver import CompactDriver
+
+        return CompactDriver
+
+    def action_redraw(self) -> None:
+        """Send the whole screen again, as curses programs do on ctrl+l: the driver sends only
+        changes, so a terminal garbled by another program's output stays so until then."""
+        from tui.driver import CompactDriver
+
+        if isinstance(self._driver, CompactDriver):  # Textual keeps no public handle on it
+            self._driver.redraw()
+        self.refresh()
 
     def get_default_screen(self) -> ConsoleScreen:
         return self.deck

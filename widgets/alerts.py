@@ -31,6 +31,7 @@ from widgets.health import FLAPPING
 from widgets.pane import Pane
 from widgets.status import GLYPHS, STALE, Palette, age, clock_time, problem, same, single_line
 from widgets.table import ColumnSpec, KeyedTable
+from widgets.text_block import TextBlock
 
 GROUP_OVER = 3
 """A name shared by more alerts than this folds into one group row."""
@@ -231,11 +232,10 @@ class AlertsPane(Pane):
         self.expanded: set[str] = set()
         self.rows: dict[str, Alert | Group] = {}
         self.empty_text = Text()
-        self.sources_text = Text()
         self.keys_state: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="sources", id="alerts-sources")
+        yield TextBlock(classes="sources", id="alerts-sources")
         yield AlertTable(COLUMNS, id="alerts-table")
         yield Static(classes="empty", id="alerts-empty")
 
@@ -396,21 +396,21 @@ class AlertsPane(Pane):
 
     def show_sources(self) -> None:
         """One line per failing alert source: what failed and when it is tried again."""
-        widget = self.query_one("#alerts-sources", Static)
+        widget = self.query_one("#alerts-sources", TextBlock)
         failing = self.failing()
         widget.display = bool(failing)
         style = self.palette.style("critical")
-        text = Text("\n").join(
-            Text(
-                f"{STALE if state.stale else GLYPHS['critical']} {state.name} ({state.kind}): "
-                f"{problem(state, self.now, self.paused)}",
-                style=style,
+        if failing:
+            widget.show(
+                Text("\n").join(
+                    Text(
+                        f"{STALE if state.stale else GLYPHS['critical']} {state.name} "
+                        f"({state.kind}): {problem(state, self.now, self.paused)}",
+                        style=style,
+                    )
+                    for state in failing
+                )
             )
-            for state in failing
-        )
-        if failing and not same(text, self.sources_text):
-            self.sources_text = text
-            widget.update(text)
 
     def subtitle(self) -> Text:
         palette = self.palette

@@ -23,8 +23,9 @@ from tui.engine.units import format_duration
 from widgets.db_sessions import SessionRow, session_rows
 from widgets.db_summary import summary
 from widgets.pane import SourcePane
-from widgets.status import NO_DATA, same, single_line
+from widgets.status import NO_DATA, single_line
 from widgets.table import ColumnSpec, KeyedTable
+from widgets.text_block import TextBlock
 
 Signal = Literal["cancel", "terminate"]
 HOLD_SECONDS = 3.0
@@ -119,8 +120,7 @@ class DatabasePane(SourcePane):
         self.read_only = read_only
         self.show_db = len(self.states) > 1
         """Sessions get a ``db`` column only when there is more than one database."""
-        self.lines = {name: Static(classes="db-summary") for name in self.states}
-        self.summaries: dict[str, Text] = {}
+        self.lines = {name: TextBlock(classes="db-summary") for name in self.states}
         self.rows: dict[str, SessionRow] = {}
         """What the table shows, by row key."""
         self.marked: set[str] = set()
@@ -155,10 +155,7 @@ class DatabasePane(SourcePane):
     def show_data(self) -> None:
         rows: dict[str, SessionRow] = {}
         for name, state in self.states.items():
-            text = summary(state, self.palette, self.now, self.paused)
-            if not same(self.summaries.get(name), text):
-                self.summaries[name] = text
-                self.line(name).update(text)
+            self.line(name).show(summary(state, self.palette, self.now, self.paused))
             if isinstance(state.sample, DatabaseSample):
                 rows.update((row.key, row) for row in session_rows(state.name, state.sample))
         self.rows = rows
@@ -166,11 +163,11 @@ class DatabasePane(SourcePane):
         self.focus_target.sync({key: self.cells(row) for key, row in rows.items()}, arranged=True)
         self.query_one("#db-empty").display = not rows
 
-    def line(self, name: str) -> Static:
+    def line(self, name: str) -> TextBlock:
         """The summary line of a database, added if the database is new."""
         line = self.lines.get(name)
         if line is None:
-            line = self.lines[name] = Static(classes="db-summary")
+            line = self.lines[name] = TextBlock(classes="db-summary")
             self.mount(line, before=self.focus_target)
         return line
 

@@ -6,13 +6,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from widgets.status import same
+
+Lines = list[list[Segment]]
+RENDERS_PER_CELL = 8
+"""Renders kept per cell value (cursor on or off, focus, widths, positions after a sort)."""
 
 
 class ColumnSpec(NamedTuple):
@@ -24,7 +30,7 @@ class ColumnSpec(NamedTuple):
 
 class KeyedTable(DataTable[Any]):
     """Rows are updated cell by cell: vanished rows removed, new rows added, unchanged cells
-    left alone (every update redraws the table, and terminal bytes are SSH bandwidth).
+    left alone, and an update repaints only its row (terminal bytes are SSH bandwidth).
 
     With ``order_by`` (column keys) and ``order`` (a key function over those cells) rows are
     kept sorted, but only reordered while the table does not have focus, so the row an
@@ -48,6 +54,10 @@ class KeyedTable(DataTable[Any]):
         self.specs = tuple(columns)
         self.order_by = tuple(order_by)
         self.order = order
+        self._versions: dict[tuple[RowKey, ColumnKey], int] = {}
+        """Per cell, how many times its value changed: its renders are valid for one value."""
+        self._renders: dict[tuple[RowKey, ColumnKey], tuple[int, dict[tuple[Any, ...], Lines]]] = {}
+        """Per cell, the version its renders are of, and the renders by how they were asked."""
         for spec in self.specs:
             self.add_column(spec.label, key=spec.key, width=spec.width)
 
@@ -81,6 +91,70 @@ class KeyedTable(DataTable[Any]):
                 self.move_cursor(row=index, animate=False)
         if self._update_count != updates_before:
             self._drop_stale_renders()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Lines:
+        """DataTable's, remembered while the cell's value stays: DataTable forgets every render
+        when any cell changes, so a changed row re-rendered all its cells through Rich, the
+        console's main cost while idle."""
+        if row_index < 0 or column_index < 0:  # the header and row labels
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row, column = (
+            self._row_locations.get_key(row_index),
+            self._column_locations.get_key(column_index),
+        )
+        cell = (row, column)
+        version = self._versions.get(cell, 0)
+        known = self._renders.get(cell)
+        if known is None or known[0] != version or len(known[1]) > RENDERS_PER_CELL:
+            known = self._renders[cell] = (version, {})
+        asked = (row_index, column_index, base_style, width, cursor, hover,
+                 self.show_cursor, self._show_hover_cursor, self._pseudo_class_state)  # fmt: skip
+        lines = known[1].get(asked)
+        if lines is None:
+            lines = known[1][asked] = super()._render_cell(
+                row_index, column_index, base_style, width, cursor, hover
+            )
+        return lines
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._renders.clear()
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        super().remove_row(row_key)
+        row = RowKey(row_key) if isinstance(row_key, str) else row_key
+        for column in self.columns:
+            self._renders.pop((row, column), None)
+
+    def update_cell(
+        self,
+        row_key: RowKey | str,
+        column_key: ColumnKey | str,
+        value: Any,
+        *,
+        update_width: bool = False,
+    ) -> None:
+        """As DataTable's, but only the cell's row is repainted: DataTable re-renders and
+        re-sends the whole table for one cell. A column growing still repaints it all."""
+        row = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if row not in self._row_locations or column not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
+        self._versions[row, column] = self._versions.get((row, column), 0) + 1
+        if update_width:
+            super().update_cell(row, column, value, update_width=True)
+            return
+        self._data[row][column] = value
+        self._update_count += 1
+        self.refresh_row(self._row_locations.get(row))
 
     def _drop_stale_renders(self) -> None:
         """DataTable keys its render caches by its update count, so after an update every

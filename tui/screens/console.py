@@ -93,13 +93,15 @@ class ConsoleScreen(Screen[None]):
 
     # --- data ------------------------------------------------------------------------
     def source_updated(self, state: SourceState, now: float) -> None:
+        before = self.sources.get(state.id)
         self.sources[state.id] = state
         pane = self.by_section.get(state.section)
         if pane is not None:
             pane.update_source(state, now)
         elif state.section == "alertsource":
             self.alerts.update_source(state, now)
-        self.update_status()
+        if before is None or (before.error is None) != (state.error is None):
+            self.update_status()  # news; the time of the last refresh waits for the tick
 
     def alerts_updated(self, alerts: Iterable[Alert], now: float) -> None:
         self.alerts.update_alerts(tuple(alerts), now)

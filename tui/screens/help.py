@@ -56,6 +56,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("r", "refresh every source now (also while paused)"),
     ("p", "pause / resume polling"),
     ("ctrl+p  :", "command palette: themes, keys, quit"),
+    ("ctrl+l", "draw the whole screen again (after another program wrote on it)"),
     ("?", "this help"),
     ("q  ctrl+c", "quit"),
 )

@@ -1,0 +1,199 @@
+"""The terminal driver sends only what the terminal does not show yet, and the terminal ends up
+showing exactly what Textual drew: checked cell by cell (characters and their colours) on a
+VT emulator (pyte) fed with a real console's output on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pyte
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Footer
+
+from tui.driver import ScreenMemory, squash_styles
+
+WIDTH, HEIGHT = 100, 30
+WAIT = 20.0
+
+
+def screen_of(*writes: str) -> list[list[tuple[object, ...]]]:
+    """What a VT emulator shows after ``writes``: each cell's character and attributes."""
+    screen = pyte.Screen(WIDTH, HEIGHT)
+    stream = pyte.Stream(screen)
+    for data in writes:
+        stream.feed(data)
+    return [
+        [
+            (cell.data, cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore, cell.reverse)
+            for cell in (screen.buffer[row][column] for column in range(WIDTH))
+        ]
+        for row in range(HEIGHT)
+    ]
+
+
+class Board(App[None]):
+    """A table, a footer, borders and a scrollbar: the kinds of runs the console writes."""
+
+    CSS = "DataTable { height: 12; border: round $accent; }"
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable()
+        table.add_columns("status", "check", "latency")
+        for index in range(30):
+            table.add_row("✔ ok" if index % 3 else "✖ critical", f"check-{index}", f"{index}ms")
+        yield table
+        yield Footer()
+
+
+async def frame(app: App[None]) -> str:
+    """The full frame Textual writes for the app's screen, escape sequences and all."""
+    update = app.screen._compositor.render_update(full=True)
+    assert update is not None
+    return update.render_segments(app.console)
+
+
+async def test_squashed_styles_draw_the_same_cells() -> None:
+    app = Board()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        drawn = await frame(app)
+    squashed = squash_styles(drawn)
+    assert len(squashed) < len(drawn), "same-styled runs lose their repeated style"
+    assert screen_of(squashed) == screen_of(drawn)
+
+
+def test_a_reset_is_kept_where_the_style_changes_or_text_follows() -> None:
+    red, blue = "\x1b[31m", "\x1b[34m"
+    reset = "\x1b[0m"
+    # Each write starts in an unknown state: the first style is squashed after a reset.
+    assert squash_styles(f"{reset}{red}a{reset}{red}b{reset}") == f"{reset}{red}ab{reset}"
+    assert squash_styles(f"{red}a{reset}{blue}b{reset}") == f"{red}a{reset}{blue}b{reset}"
+    assert squash_styles(f"{red}a{reset} {red}b{reset}") == f"{red}a{reset} {red}b{reset}"
+    # A style set on top of another is a mix: never squashed into the next style.
+    mixed = f"{red}{blue}a{reset}{blue}b{reset}"
+    assert squash_styles(mixed) == mixed
+
+
+def test_memory_sends_a_run_once_and_again_when_it_changed() -> None:
+    memory = ScreenMemory()
+    first = "\x1b[1;1H\x1b[31mcheck-1 ok\x1b[0m\n\x1b[2;1Hcheck-2 ok\x1b[2;5H"
+    assert memory.changes(first) == first.replace("\n", "")
+    assert memory.changes(first) == "\x1b[2;5H", "only where the cursor rests"
+    changed = first.replace("check-2 ok", "check-2 no")
+    assert memory.changes(changed) == "\x1b[2;1Hcheck-2 no\x1b[2;5H"
+
+
+def test_memory_forgets_a_run_partly_covered() -> None:
+    memory = ScreenMemory()
+    memory.changes("\x1b[3;1Habcdefgh")
+    memory.changes("\x1b[3;4Hxy")  # a toast, a dialog: covers part of the line
+    assert memory.changes("\x1b[3;1Habcdefgh") == "\x1b[3;1Habcdefgh"
+    assert memory.changes("\x1b[3;4Hxy") == "\x1b[3;4Hxy"
+
+
+def test_memory_forgets_everything_on_what_it_cannot_follow() -> None:
+    memory = ScreenMemory()
+    line = "\x1b[5;1Hwatchdeck"
+    memory.changes(line)
+    assert memory.changes("\x1b[?2026h") == "\x1b[?2026h"  # synchronized output: harmless
+    assert memory.changes(line) == ""
+    for other in ("\x1b[?1049h", "\x1b]52;c;aGk=\a", "\x1b[2J"):
+        assert memory.changes(other) == other
+        assert memory.changes(line) == line, f"{other!r} may have changed the screen"
+    assert memory.changes("\x1b[6;1Ha\rb") == "\x1b[6;1Ha\rb"  # moves the cursor itself
+    assert memory.changes(line) == line
+
+
+def _console_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "watchdeck.yaml"
+    checks = "".join(
+        f"  - {{name: check-{n}, url: '{url}/slow?ms={n * 7}', interval: 0.3}}\n" for n in range(8)
+    )
+    config.write_text(
+        "version: 1\nsettings: {interval: 0.3, timeout: 2s}\n"
+        f"checks:\n{checks}  - {{name: broken, url: '{url}/status/503', interval: 0.3}}\n"
+    )
+    return config
+
+
+class Terminal:
+    """A real console on a pseudo-terminal, its output kept for the emulator."""
+
+    def __init__(self, config: Path, state: Path) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": ""}
+        env.pop("TEXTUAL_DRIVER", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "--config", str(config), "--state-dir", str(state)],
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+
+    def read_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            assert self.process.poll() is None, self.output.decode(errors="replace")[-2000:]
+            ready, _, _ = select.select([self.master], [], [], min(left, 0.1))
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.output += os.read(self.master, 1 << 16)
+
+    def wait_for(self, text: bytes) -> None:
+        deadline = time.monotonic() + WAIT
+        while text not in self.output:
+            assert time.monotonic() < deadline, f"never showed {text!r}: {self.output[-3000:]!r}"
+            self.read_for(0.1)
+
+    def press(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.press(b"q")
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        os.close(self.master)
+
+
+def test_the_terminal_shows_what_a_full_redraw_shows(http_server: str, tmp_path: Path) -> None:
+    """Many partial updates (9 checks polled 3 times a second, latencies and histories
+    changing), then polling paused: the emulator's screen must be the one ctrl+l (everything
+    sent again) draws. A line the driver wrongly left out would differ."""
+    terminal = Terminal(_console_config(tmp_path, http_server), tmp_path / "state")
+    try:
+        terminal.wait_for(b"check-3")
+        terminal.read_for(4.0)
+        terminal.press(b"p")
+        terminal.read_for(2.5)  # the pause lands, the last tick draws
+        incremental = screen_of(terminal.output.decode(errors="replace"))
+        sent = len(terminal.output)
+        terminal.press(b"\x0c")
+        terminal.read_for(1.5)
+        redraw = bytes(terminal.output[sent:])
+        redrawn = screen_of(terminal.output.decode(errors="replace"))
+    finally:
+        terminal.close()
+    text = "\n".join("".join(str(cell[0]) for cell in row) for row in redrawn)
+    assert "check-3" in text and "PAUSED" in text, text
+    assert len(redraw) > WIDTH * HEIGHT, "ctrl+l sends the whole screen again"
+    assert incremental == redrawn
