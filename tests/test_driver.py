@@ -4,26 +4,16 @@ VT emulator (pyte) fed with a real console's output on a pseudo-terminal."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import pty
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 from pathlib import Path
 
 import pyte
+from pty_console import Terminal
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Footer
 
 from tui.driver import ScreenMemory, squash_styles
 
 WIDTH, HEIGHT = 100, 30
-WAIT = 20.0
 
 
 def screen_of(*writes: str) -> list[list[tuple[object, ...]]]:
@@ -126,60 +116,11 @@ def _console_config(tmp_path: Path, url: str) -> Path:
     return config
 
 
-class Terminal:
-    """A real console on a pseudo-terminal, its output kept for the emulator."""
-
-    def __init__(self, config: Path, state: Path) -> None:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": ""}
-        env.pop("TEXTUAL_DRIVER", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "--config", str(config), "--state-dir", str(state)],
-            env=env,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.master = master
-        self.output = bytearray()
-
-    def read_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            assert self.process.poll() is None, self.output.decode(errors="replace")[-2000:]
-            ready, _, _ = select.select([self.master], [], [], min(left, 0.1))
-            if ready:
-                with contextlib.suppress(OSError):
-                    self.output += os.read(self.master, 1 << 16)
-
-    def wait_for(self, text: bytes) -> None:
-        deadline = time.monotonic() + WAIT
-        while text not in self.output:
-            assert time.monotonic() < deadline, f"never showed {text!r}: {self.output[-3000:]!r}"
-            self.read_for(0.1)
-
-    def press(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.press(b"q")
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        os.close(self.master)
-
-
 def test_the_terminal_shows_what_a_full_redraw_shows(http_server: str, tmp_path: Path) -> None:
     """Many partial updates (9 checks polled 3 times a second, latencies and histories
     changing), then polling paused: the emulator's screen must be the one ctrl+l (everything
     sent again) draws. A line the driver wrongly left out would differ."""
-    terminal = Terminal(_console_config(tmp_path, http_server), tmp_path / "state")
+    terminal = Terminal(_console_config(tmp_path, http_server), tmp_path / "state", (WIDTH, HEIGHT))
     try:
         terminal.wait_for(b"check-3")
         terminal.read_for(4.0)

@@ -15,11 +15,9 @@ import contextlib
 import errno
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -30,6 +28,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from pty_console import Terminal
 from rich.text import Text
 from runbook_helpers import executor, runbook
 from runbook_helpers import journal as runbook_journal
@@ -408,11 +407,6 @@ def _group_members(pgid: int) -> set[int]:
 
 @pytest.mark.skipif(not PROC.is_dir(), reason="process checks read /proc (Linux)")
 def test_sighup_quits_the_console_cleanly(http_server: str, tmp_path: Path) -> None:
-    import fcntl
-    import pty
-    import struct
-    import termios
-
     config = tmp_path / "watchdeck.yaml"
     config.write_text(
         "version: 1\nsettings: {interval: 0.5, timeout: 1s}\n"
@@ -424,43 +418,17 @@ def test_sighup_quits_the_console_cleanly(http_server: str, tmp_path: Path) -> N
     journal.append("action.done", action="x.test", target="t")
     before = journal.path.read_bytes()
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "--config", str(config), "--state-dir", str(state)],
-        cwd=tmp_path,
-        env=env,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        start_new_session=True,
-    )
-    os.close(slave)
-    seen = b""
+    terminal = Terminal(config, state, (120, 40))
     try:
-        deadline = time.monotonic() + WAIT
+        terminal.wait_for(b"local")
         log = state / "watchdeck.log"
-        while b"local" not in seen or not log.exists():
-            assert process.poll() is None, seen.decode(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "the console never showed the check"
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                with contextlib.suppress(OSError):
-                    seen += os.read(master, 65536)
-        process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + WAIT
-        while process.poll() is None:
-            assert time.monotonic() < deadline, "the console did not quit on SIGHUP"
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                with contextlib.suppress(OSError):
-                    seen += os.read(master, 65536)
+        while not log.exists():
+            terminal.read_for(0.1)
+        terminal.process.send_signal(signal.SIGHUP)
+        terminal.wait_exit()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        os.close(master)
+        terminal.close()
+    process, seen = terminal.process, bytes(terminal.output)
     assert process.returncode == 0, seen.decode(errors="replace")[-2000:]
     assert b"Traceback" not in seen
     assert _group_members(process.pid) == set(), "processes left behind"
