@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pyte
 from pty_console import Terminal
+from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Footer
 
 from tui.driver import ScreenMemory, squash_styles
@@ -62,6 +64,35 @@ async def test_squashed_styles_draw_the_same_cells() -> None:
     assert screen_of(squashed) == screen_of(drawn)
 
 
+async def test_the_changes_between_two_frames_draw_the_second() -> None:
+    app = Board()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        first = await frame(app)
+        table = app.query_one(DataTable)
+        table.update_cell_at(Coordinate(3, 2), "999ms")
+        table.update_cell_at(Coordinate(5, 0), Text("✖ critical", style="bold red"))
+        await pilot.pause()
+        second = await frame(app)
+    memory = ScreenMemory()
+    sent = [memory.changes(first), memory.changes(second)]
+    assert screen_of(*sent) == screen_of(first, second)
+    assert len(sent[1]) < len(second) / 20, "two changed cells, not the screen"
+
+
+def test_runs_of_wide_characters_or_links_are_sent_whole() -> None:
+    memory = ScreenMemory()
+    for before, after in (
+        ("漢字 ok", "漢字 no"),
+        ("\x1b]8;;http://a\x1b\\x\x1b]8;;\x1b\\ ok", "\x1b]8;;http://a\x1b\\x\x1b]8;;\x1b\\ no"),
+    ):
+        memory.changes(f"\x1b[9;1H{before}")
+        assert memory.changes(f"\x1b[9;1H{after}") == f"\x1b[9;1H{after}"
+    same_cells = "\x1b[31ma\x1b[0m\x1b[31mb\x1b[0m"
+    memory.changes("\x1b[8;1H\x1b[31mab\x1b[0m")
+    assert memory.changes(f"\x1b[8;1H{same_cells}") == "", "the same cells, written otherwise"
+
+
 def test_a_reset_is_kept_where_the_style_changes_or_text_follows() -> None:
     red, blue = "\x1b[31m", "\x1b[34m"
     reset = "\x1b[0m"
@@ -80,7 +111,7 @@ def test_memory_sends_a_run_once_and_again_when_it_changed() -> None:
     assert memory.changes(first) == first.replace("\n", "")
     assert memory.changes(first) == "\x1b[2;5H", "only where the cursor rests"
     changed = first.replace("check-2 ok", "check-2 no")
-    assert memory.changes(changed) == "\x1b[2;1Hcheck-2 no\x1b[2;5H"
+    assert memory.changes(changed) == "\x1b[2;9Hno\x1b[2;5H", "only the cells that changed"
 
 
 def test_memory_forgets_a_run_partly_covered() -> None:
@@ -137,4 +168,10 @@ def test_the_terminal_shows_what_a_full_redraw_shows(http_server: str, tmp_path:
     text = "\n".join("".join(str(cell[0]) for cell in row) for row in redrawn)
     assert "check-3" in text and "PAUSED" in text, text
     assert len(redraw) > WIDTH * HEIGHT, "ctrl+l sends the whole screen again"
-    assert incremental == redrawn
+    differing = [
+        f"row {row}: {''.join(str(c[0]) for c in a)!r} vs {''.join(str(c[0]) for c in b)!r}"
+        + (" (attributes)" if [c[0] for c in a] == [c[0] for c in b] else "")
+        for row, (a, b) in enumerate(zip(incremental, redrawn, strict=True))
+        if a != b
+    ]
+    assert not differing, "\n".join(differing)

@@ -5,8 +5,8 @@ region by writing every line of it, changed or not (one cell of a table repaints
 a toast appearing repaints the screen), and writes each run of same-styled cells as
 ``ESC[<style>m text ESC[0m``, a style and a reset for each cell of a scrollbar. Like curses,
 this driver remembers what the terminal shows and sends only the difference: a line written
-again unchanged at the same place is skipped, and a reset followed by the style it reset is
-dropped. Anything it does not understand (a mode switch, a clipboard copy, a resize) makes
+again unchanged at the same place is skipped, a changed one is cut down to the cells that
+changed, and a reset followed by the style it reset is dropped. Anything it does not understand (a mode switch, a clipboard copy, a resize) makes
 it forget and send everything again; ctrl+l in the console does the same by hand.
 """
 
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import groupby
+from operator import itemgetter
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 from textual.drivers.linux_driver import LinuxDriver
 
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
@@ -73,8 +75,9 @@ class ScreenMemory:
 
     Textual writes a frame as a cursor move to the start of each line (or part of a line)
     followed by the line's styled text, then a move to where the cursor rests. A run written
-    again unchanged at the same place is left out; the newlines between lines are left out
-    too, each line starting with its own move.
+    again unchanged at the same place is left out, one changed in some of its cells is cut
+    down to those; the newlines between lines are left out too, each line starting with its
+    own move.
     """
 
     def __init__(self) -> None:
@@ -99,25 +102,71 @@ class ScreenMemory:
                 if index == last:  # where the cursor rests
                     out.append(f"\x1b[{row};{column}H")
                 continue
-            if self.shown(row, column, run):
-                continue
-            out.append(f"\x1b[{row};{column}H{run}")
+            out.append(self.difference(row, column, run))
         return "".join(out)
 
-    def shown(self, row: int, column: int, run: str) -> bool:
-        """Whether the terminal shows ``run`` at ``row``, ``column``; if not, it will now."""
+    def difference(self, row: int, column: int, run: str) -> str:
+        """What to write for ``run`` at ``row``, ``column``: nothing when the terminal shows it
+        already, the changed cells when only some changed, else all of it."""
         text = STYLING.sub("", run)
         if CONTROL.search(text):
             self.forget()  # a line that moves the cursor by itself: no longer followed
-            return False
+            return f"\x1b[{row};{column}H{run}"
         end = column + cell_len(text)
         cells = self.rows.setdefault(row, {})
-        if cells.get(column) == (end, run):
-            return True
+        known = cells.get(column)
+        if known is not None and known[0] == end:
+            if known[1] == run:
+                return ""
+            middle = changed_cells(known[1], run)
+            if middle is not None:
+                cells[column] = (end, run)
+                offset, styled = middle
+                return f"\x1b[{row};{column + offset}H{styled}" if styled else ""
         for start in [start for start, (stop, _) in cells.items() if start < end and stop > column]:
             del cells[start]
         cells[column] = (end, run)
-        return False
+        return f"\x1b[{row};{column}H{run}"
+
+
+def changed_cells(before: str, after: str) -> tuple[int, str] | None:
+    """Where ``after`` starts to differ from ``before`` (same width) and its cells from there
+    to the last differing one, styled; ``None`` when the runs cannot be split into cells of
+    one column (wide or combining characters, hyperlinks): those are sent whole."""
+    old, new = styled_cells(before), styled_cells(after)
+    if old is None or new is None or len(old) != len(new):
+        return None
+    first, last = 0, len(new)
+    while first < last and old[first] == new[first]:
+        first += 1
+    while last > first and old[last - 1] == new[last - 1]:
+        last -= 1
+    return first, styled_text(new[first:last])
+
+
+def styled_cells(run: str) -> list[tuple[str, str]] | None:
+    """Each cell of ``run`` as (character, the style parameters in effect)."""
+    if "\x1b]" in run:
+        return None
+    cells: list[tuple[str, str]] = []
+    style = ""
+    for index, part in enumerate(SGR.split(run)):
+        if index % 2:
+            style = "" if part in RESETS else f"{style};{part}" if style else part
+        elif part.isascii() or all(get_character_cell_size(char) == 1 for char in part):
+            cells.extend((char, style) for char in part)
+        else:
+            return None
+    return cells
+
+
+def styled_text(cells: list[tuple[str, str]]) -> str:
+    """Cells written back: each style from the reset state, as Textual writes them."""
+    out: list[str] = []
+    for style, group in groupby(cells, key=itemgetter(1)):
+        text = "".join(char for char, _ in group)
+        out.append(f"\x1b[{style}m{text}{RESET_SEQUENCE}" if style else text)
+    return "".join(out)
 
 
 class CompactDriver(LinuxDriver):
