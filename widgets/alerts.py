@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -245,10 +245,16 @@ class AlertsPane(Pane):
 
     # --- data ------------------------------------------------------------------------
     def update_alerts(self, alerts: Sequence[Alert], now: float) -> None:
-        """The engine's alerts; sorted again (a no-op on its order) so any producer's are."""
+        """The engine's alerts; sorted again (a no-op on its order) so any producer's are.
+
+        Drawn at once when an alert comes, goes or changes (state, silence, ack); a new value or
+        summary of the same alerts waits for the next tick (rules are evaluated after each
+        poll, so drawing each evaluation repainted the pane several times a second)."""
+        news = _standing(alerts) != _standing(self.alerts)
         self.alerts = sort_alerts(alerts)
         self.now = now
-        self.refresh_view()
+        if news:
+            self.refresh_view()
 
     def update_source(self, state: SourceState, now: float) -> None:
         """An external alert source (Alertmanager, Prometheus) polled, or failed to."""
@@ -495,3 +501,11 @@ class AlertsPane(Pane):
 
     def action_runbook(self) -> None:
         self._want(self.RunbookWanted)
+
+
+def _standing(alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts without their figures (value, summary, description): what is news."""
+    return sorted(
+        (replace(alert, value=None, summary="", description="") for alert in alerts),
+        key=lambda alert: alert.key,
+    )
