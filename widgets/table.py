@@ -57,6 +57,8 @@ class KeyedTable(DataTable[Any]):
         self._versions: dict[tuple[RowKey, ColumnKey], int] = {}
         """Per cell, how many times its value changed: its renders are valid for one value."""
         self._renders: dict[tuple[RowKey, ColumnKey], tuple[int, dict[tuple[Any, ...], Lines]]] = {}
+        self._changed_rows: set[RowKey] | None = None
+        """Rows updated during a ``sync``, repainted once at its end."""
         """Per cell, the version its renders are of, and the renders by how they were asked."""
         for spec in self.specs:
             self.add_column(spec.label, key=spec.key, width=spec.width)
@@ -70,6 +72,20 @@ class KeyedTable(DataTable[Any]):
         """
         follow = self.highlighted_key if (self.has_focus or arranged) else None
         updates_before = self._update_count
+        self._changed_rows = set()
+        try:
+            self._sync(rows, arranged=arranged)
+        finally:
+            changed, self._changed_rows = self._changed_rows, None
+            self._repaint_rows(changed)
+        if follow is not None and follow in self.rows:
+            index = self.get_row_index(follow)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False)
+        if self._update_count != updates_before:
+            self._drop_stale_renders()
+
+    def _sync(self, rows: Mapping[str, Sequence[Any]], *, arranged: bool) -> None:
         for key in [row_key.value for row_key in self.rows if row_key.value not in rows]:
             self.remove_row(key)
         for key, cells in rows.items():
@@ -85,12 +101,6 @@ class KeyedTable(DataTable[Any]):
             self.arrange(list(rows))
         elif not self.has_focus:
             self.apply_order()
-        if follow is not None and follow in self.rows:
-            index = self.get_row_index(follow)
-            if index != self.cursor_row:
-                self.move_cursor(row=index, animate=False)
-        if self._update_count != updates_before:
-            self._drop_stale_renders()
 
     def _render_cell(
         self,
@@ -154,7 +164,20 @@ class KeyedTable(DataTable[Any]):
             return
         self._data[row][column] = value
         self._update_count += 1
-        self.refresh_row(self._row_locations.get(row))
+        if self._changed_rows is None:
+            self._repaint_rows({row})
+        else:
+            self._changed_rows.add(row)
+
+    def _repaint_rows(self, rows: set[RowKey]) -> None:
+        """Repaint these rows, or the whole table when they are more than it shows (each row's
+        place is a sum over the rows above it: thousands of them would cost seconds)."""
+        if len(rows) >= self.size.height:
+            self.refresh()
+            return
+        for row in rows:
+            if row in self._row_locations:
+                self.refresh_row(self._row_locations.get(row))
 
     def _drop_stale_renders(self) -> None:
         """DataTable keys its render caches by its update count, so after an update every
