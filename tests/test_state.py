@@ -11,7 +11,7 @@ from tui.engine.loader import load_config_text
 from tui.engine.report import build_report, iso
 from tui.engine.rules import RuleEngine
 from tui.engine.samples import CheckSample, QueueSample
-from tui.engine.state import State
+from tui.engine.state import Series, State
 
 T0 = 1_700_000_000.0
 
@@ -212,3 +212,15 @@ def test_engine_gives_each_check_its_window_and_clock():
     engine = Engine(Config(settings=settings, checks=checks), clock=lambda: T0)
     assert (engine.state.window_of("api"), engine.state.window_of("web")) == (600.0, 120.0)
     assert engine.state.clock() == T0
+
+
+def test_series_keeps_the_newest_points_oldest_first() -> None:
+    series = Series(3)
+    assert series.last() is None and series.values() == [] and series.points == []
+    for at in range(1, 6):
+        series.append(float(at), at * 10.0)
+    assert series.values() == [30.0, 40.0, 50.0]
+    assert series.points == [(3.0, 30.0), (4.0, 40.0), (5.0, 50.0)]
+    assert series.last() == 50.0
+    series.append(6.0, 60.0)
+    assert series.values() == [40.0, 50.0, 60.0] and series.last() == 60.0

@@ -6,8 +6,9 @@ a toast appearing repaints the screen), and writes each run of same-styled cells
 ``ESC[<style>m text ESC[0m``, a style and a reset for each cell of a scrollbar. Like curses,
 this driver remembers what the terminal shows and sends only the difference: a line written
 again unchanged at the same place is skipped, a changed one is cut down to the cells that
-changed, and a reset followed by the style it reset is dropped. Anything it does not understand (a mode switch, a clipboard copy, a resize) makes
-it forget and send everything again; ctrl+l in the console does the same by hand.
+changed, and a reset followed by the style it reset is dropped. Anything it does not
+understand (a mode switch, a clipboard copy, a resize) makes it forget and send everything
+again; ctrl+l in the console does the same by hand.
 """
 
 from __future__ import annotations

@@ -181,11 +181,13 @@ class KeyedTable(DataTable[Any]):
 
     def _drop_stale_renders(self) -> None:
         """DataTable keys its render caches by its update count, so after an update every
-        entry is dead but stays until the cache is full (10,000 cells, 1,000 rows and lines
-        per table): tens of MB over an hour of polling. Nothing valid is lost here."""
+        entry is dead but stays until the cache is full (10,000 cells, 1,000 rows, row
+        renderables and lines per table): tens of MB over an hour of polling. Nothing valid
+        is lost here."""
         for cache in (
             self._row_render_cache,
             self._cell_render_cache,
+            self._row_renderable_cache,
             self._line_cache,
             self._offset_cache,
         ):

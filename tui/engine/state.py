@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -45,21 +45,42 @@ class SourceState:
 
 
 class Series:
-    """A bounded ring buffer of ``(time, value)`` points: memory stays flat for days."""
+    """A bounded ring of ``(time, value)`` points kept in two arrays of doubles: 16 bytes a
+    point where a deque of tuples took about 110, so a day of polling stays small and flat."""
 
-    __slots__ = ("points",)
+    __slots__ = ("_start", "_times", "_values", "maxlen")
 
     def __init__(self, maxlen: int) -> None:
-        self.points: deque[tuple[float, float]] = deque(maxlen=maxlen)
+        self.maxlen = maxlen
+        self._times = array("d")
+        self._values = array("d")
+        self._start = 0
+        """Index of the oldest point once the ring is full (then the next one overwritten)."""
 
     def append(self, at: float, value: float) -> None:
-        self.points.append((at, value))
+        if self.maxlen <= 0:
+            return
+        if len(self._values) < self.maxlen:
+            self._times.append(at)
+            self._values.append(value)
+            return
+        self._times[self._start] = at
+        self._values[self._start] = value
+        self._start = (self._start + 1) % self.maxlen
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        """Oldest first."""
+        return list(zip(self._in_order(self._times), self._in_order(self._values), strict=True))
 
     def values(self) -> list[float]:
-        return [value for _, value in self.points]
+        return self._in_order(self._values)
 
     def last(self) -> float | None:
-        return self.points[-1][1] if self.points else None
+        return self._values[self._start - 1] if self._values else None
+
+    def _in_order(self, ring: array[float]) -> list[float]:
+        return ring[self._start :].tolist() + ring[: self._start].tolist()
 
 
 class State:
