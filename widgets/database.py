@@ -147,6 +147,8 @@ class DatabasePane(SourcePane):
         selecting = self.selecting()
         if not selecting and self.app.screen is self.screen:
             self.show_data()
+        else:
+            self.undrawn = True  # held: drawn by a tick once the operator stops aiming
         self.show_sources_state(note="⏸ refresh held while you select" if selecting else None)
 
     def on_session_table_moved(self) -> None:

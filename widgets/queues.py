@@ -86,13 +86,14 @@ class QueuesPane(SortedPane):
         previous = self.states.get(state.name)
         self.states[state.name] = state
         self.now = now
+        self.undrawn = True
         if self.is_mounted and not self.pending and (gone or news(previous, state)):
             self.pending = True
             self.call_later(self.draw_pending)
 
     def draw_pending(self) -> None:
         self.pending = False
-        self.redraw()
+        self.refresh_view()
 
     def entry(self, state: SourceState) -> Entry:
         palette = self.palette
