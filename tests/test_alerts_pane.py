@@ -157,6 +157,40 @@ async def test_engine_order_one_row_per_alert_and_groups_that_fold() -> None:
         assert len(keys(app)) == 13
 
 
+async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ages show minutes, so most ticks would redraw the same text: the pane waits for the
+    first age due to change, then shows it."""
+    app = alerts_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed_alerts(pilot)
+        alerts = pane(app)
+        drawn: list[float] = []
+        redraw = AlertsPane.redraw
+        monkeypatch.setattr(
+            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
+        )
+        for failing in alerts.failing():  # back: a failing source's countdown ticks too
+            state = app.engine.state.record_sample(failing.id, failing.sample, NOW)
+            app.engine.scheduler.emit(SourceUpdated(state))
+        await settle(pilot)
+        assert not alerts.failing()
+        due = alerts.ages_change_at
+        assert NOW < due <= NOW + 60
+        alerts.tick(due - 2, False)  # draws what the feed left for the tick
+        drawn.clear()
+        key = keys(app)[0]
+        before = cell(app, key, "since")
+        alerts.tick(due - 1, False)
+        assert drawn == [], "no age changes before its minute"
+        alerts.tick(due, False)
+        await pilot.pause()
+        assert drawn == [due]
+        changed = [k for k in keys(app) if cell(app, k, "since") != before]
+        assert changed and alerts.ages_change_at > due
+
+
 async def test_badges_say_suppressed_acknowledged_and_flapping_in_words() -> None:
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:

@@ -11,6 +11,7 @@ runs it through the engine (journaled, refused under ``--read-only``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -233,6 +234,10 @@ class AlertsPane(Pane):
         self.rows: dict[str, Alert | Group] = {}
         self.empty_text = Text()
         self.keys_state: tuple[bool | None, ...] = ()
+        self.undrawn = False
+        """New figures (a value, a summary) wait for the tick."""
+        self.ages_change_at = 0.0
+        """When the first of the shown ages (``(5m)``) changes."""
 
     def compose(self) -> ComposeResult:
         yield TextBlock(classes="sources", id="alerts-sources")
@@ -253,8 +258,19 @@ class AlertsPane(Pane):
         news = _standing(alerts) != _standing(self.alerts)
         self.alerts = sort_alerts(alerts)
         self.now = now
+        self.undrawn = True
         if news:
             self.refresh_view()
+
+    def refresh_view(self) -> None:
+        if self.is_mounted:
+            self.undrawn = False
+        super().refresh_view()
+
+    def clock_bound(self) -> bool:
+        """Ages change once a minute per alert: a tick redraws when one is due, when new
+        figures wait, or while a failing source counts down to its retry."""
+        return self.undrawn or self.now >= self.ages_change_at or bool(self.failing())
 
     def update_source(self, state: SourceState, now: float) -> None:
         """An external alert source (Alertmanager, Prometheus) polled, or failed to."""
@@ -304,6 +320,9 @@ class AlertsPane(Pane):
                     table.groups[key] = GROUP + row.name
                 cells[key] = self.alert_cells(row, palette, labels.get(key, ""), member)
         table.sync(cells, arranged=True)
+        self.ages_change_at = min(
+            (_next_minute(alert.since, self.now) for alert in self.alerts), default=math.inf
+        )
         self.show_empty(not cells)
         self.show_sources()
         self.show_problem(bool(self.failing()), self.subtitle())
@@ -509,3 +528,8 @@ def _standing(alerts: Sequence[Alert]) -> list[Alert]:
         (replace(alert, value=None, summary="", description="") for alert in alerts),
         key=lambda alert: alert.key,
     )
+
+
+def _next_minute(since: float, now: float) -> float:
+    """When the age of something that began at ``since`` next shows another minute."""
+    return since + (math.floor((now - since) / 60) + 1) * 60
