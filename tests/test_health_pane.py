@@ -560,3 +560,41 @@ async def test_the_detail_of_a_real_check_polled_by_a_real_engine(http_server: s
             assert time.monotonic() < deadline, section(app, "results")
             await pilot.pause(0.05)
         assert isinstance(app.screen, CheckDetailScreen)
+
+
+async def test_a_tick_redraws_the_pane_only_for_new_figures_or_a_countdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the pane shows was sampled by the checks: the clock alone changes nothing but a
+    failing check's retry countdown, so ticks without new figures draw nothing."""
+    app = health_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot)
+        pane = app.deck.query_one(HealthPane)
+        drawn: list[float] = []
+        redraw = HealthPane.redraw
+        monkeypatch.setattr(
+            HealthPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
+        )
+        failing = [state.name for state in pane.states.values() if state.error is not None]
+        for name in failing:  # the fixture's failing checks come back
+            emit(app, name, replace(api(NOW, up=True), name=name), NOW)
+        await pilot.pause()
+        pane.tick(NOW + 1, False)  # draws what arrived
+        drawn.clear()
+        pane.tick(NOW + 2, False)
+        pane.tick(NOW + 3, False)
+        assert drawn == [], "nothing new, no countdown: the ticks draw nothing"
+        emit(app, "api", api(NOW + 3, up=True), NOW + 3)  # same status: figures wait
+        await pilot.pause()
+        pane.tick(NOW + 4, False)
+        assert drawn == [NOW + 4]
+        emit(app, "api", None, NOW + 4)  # an error is news, and its countdown ticks
+        await pilot.pause()
+        drawn.clear()
+        pane.tick(NOW + 5, False)
+        pane.tick(NOW + 6, False)
+        assert drawn == [NOW + 5, NOW + 6]
+        assert "retry" in cell(app, "api", "detail") or "connection refused" in cell(
+            app, "api", "detail"
+        )
