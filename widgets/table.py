@@ -54,12 +54,11 @@ class KeyedTable(DataTable[Any]):
         self.specs = tuple(columns)
         self.order_by = tuple(order_by)
         self.order = order
-        self._versions: dict[tuple[RowKey, ColumnKey], int] = {}
-        """Per cell, how many times its value changed: its renders are valid for one value."""
-        self._renders: dict[tuple[RowKey, ColumnKey], tuple[int, dict[tuple[Any, ...], Lines]]] = {}
+        self._renders: dict[tuple[RowKey, ColumnKey], dict[tuple[Any, ...], Lines]] = {}
+        """Per cell, the renders of its current value by how they were asked (dropped when
+        the value changes)."""
         self._changed_rows: set[RowKey] | None = None
         """Rows updated during a ``sync``, repainted once at its end."""
-        """Per cell, the version its renders are of, and the renders by how they were asked."""
         for spec in self.specs:
             self.add_column(spec.label, key=spec.key, width=spec.width)
 
@@ -120,16 +119,14 @@ class KeyedTable(DataTable[Any]):
             self._row_locations.get_key(row_index),
             self._column_locations.get_key(column_index),
         )
-        cell = (row, column)
-        version = self._versions.get(cell, 0)
-        known = self._renders.get(cell)
-        if known is None or known[0] != version or len(known[1]) > RENDERS_PER_CELL:
-            known = self._renders[cell] = (version, {})
+        known = self._renders.get((row, column))
+        if known is None or len(known) > RENDERS_PER_CELL:
+            known = self._renders[row, column] = {}
         asked = (row_index, column_index, base_style, width, cursor, hover,
                  self.show_cursor, self._show_hover_cursor, self._pseudo_class_state)  # fmt: skip
-        lines = known[1].get(asked)
+        lines = known.get(asked)
         if lines is None:
-            lines = known[1][asked] = super()._render_cell(
+            lines = known[asked] = super()._render_cell(
                 row_index, column_index, base_style, width, cursor, hover
             )
         return lines
@@ -158,7 +155,7 @@ class KeyedTable(DataTable[Any]):
         column = ColumnKey(column_key) if isinstance(column_key, str) else column_key
         if row not in self._row_locations or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
-        self._versions[row, column] = self._versions.get((row, column), 0) + 1
+        self._renders.pop((row, column), None)
         if update_width:
             super().update_cell(row, column, value, update_width=True)
             return
