@@ -234,8 +234,6 @@ class AlertsPane(Pane):
         self.rows: dict[str, Alert | Group] = {}
         self.empty_text = Text()
         self.keys_state: tuple[bool | None, ...] = ()
-        self.undrawn = False
-        """New figures (a value, a summary) wait for the tick."""
         self.ages_change_at = 0.0
         """When the first of the shown ages (``(5m)``) changes."""
 
@@ -261,11 +259,6 @@ class AlertsPane(Pane):
         self.undrawn = True
         if news:
             self.refresh_view()
-
-    def refresh_view(self) -> None:
-        if self.is_mounted:
-            self.undrawn = False
-        super().refresh_view()
 
     def clock_bound(self) -> bool:
         """Ages change once a minute per alert: a tick redraws when one is due, when new

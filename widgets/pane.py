@@ -51,6 +51,8 @@ class Pane(Vertical):
         self.now = 0.0
         self.paused = False
         self._subtitle = Text()
+        self.undrawn = False
+        """Data arrived that the pane has not drawn yet (figures wait for the tick)."""
 
     @property
     def palette(self) -> Palette:
@@ -87,6 +89,7 @@ class Pane(Vertical):
     def refresh_view(self) -> None:
         """Redraw once mounted (data that arrives earlier is drawn by ``on_mount``)."""
         if self.is_mounted:
+            self.undrawn = False
             self.redraw()
 
     def redraw(self) -> None:
@@ -103,8 +106,6 @@ class SourcePane(Pane):
     def __init__(self, number: int, title: str, *, id: str, states: Sequence[SourceState]) -> None:
         super().__init__(number, title, id=id)
         self.states: dict[str, SourceState] = {state.name: state for state in states}
-        self.undrawn = True
-        """Data arrived that the pane has not drawn yet (it waits for the tick)."""
 
     def update_source(self, state: SourceState, now: float) -> None:
         previous = self.states.get(state.name)
@@ -113,11 +114,6 @@ class SourcePane(Pane):
         self.undrawn = True
         if news(previous, state):
             self.refresh_view()
-
-    def refresh_view(self) -> None:
-        if self.is_mounted:
-            self.undrawn = False
-        super().refresh_view()
 
     def clock_bound(self) -> bool:
         """New figures wait for the tick, and a failing source counts down to its retry; the
