@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tui.engine.errors import os_reason
-from tui.engine.journal import append_line, identity
+from tui.engine.journal import append_line, identity, json_objects
 from tui.engine.runbooks.model import Runbook, RunbookError, Value, Variable
 from tui.engine.runbooks.parse import parse
 from tui.engine.runbooks.variables import Masker, masker, persistable
@@ -294,13 +294,7 @@ def _events(file: Path) -> Iterator[dict[str, Any]]:
     except OSError as exc:
         raise RunError(f"cannot read {file}: {os_reason(exc)}") from None
     with handle:
-        for line in handle:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn by a crash mid-write
-            if isinstance(event, dict):
-                yield event
+        yield from json_objects(handle)
 
 
 def load(state_dir: Path, run_id: str, clock: Callable[[], float] = time.time) -> Run:

@@ -5,13 +5,13 @@ with ``watchdeck runbook run`` shows up too, once a console or ``watchdeck check
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from tui.engine.actions import Finished
+from tui.engine.journal import json_objects
 from tui.engine.timeline.entry import Entry, Link, Severity
 from tui.engine.timeline.maker import Maker
 from tui.engine.timeline.sources import session_key
@@ -69,19 +69,11 @@ def action_entry(finished: Finished, at: float, who: str, make: Maker) -> Entry:
 # --- runbook runs -------------------------------------------------------------------------
 def run_events(path: Path) -> list[dict[str, Any]]:
     """A run file's events (``tui.engine.runbooks.run``), without parsing its runbook."""
-    events = []
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # torn by a crash mid-write
-                if isinstance(event, dict):
-                    events.append(event)
+            return list(json_objects(handle))
     except OSError:
         return []
-    return events
 
 
 def _identity(event: dict[str, Any]) -> str:
