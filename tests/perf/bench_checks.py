@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from perfkit import Row, print_rows
+from perfkit import Row, print_rows, stop_by_stdin
 
 from tui.engine.config import Check, Config, Settings
 from tui.engine.engine import Engine
@@ -101,16 +101,6 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
         process.kill()
         raise RuntimeError(f"the bench server did not start: {line!r}")
     return process, f"http://127.0.0.1:{int(line)}"
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        process.wait(timeout=SERVER_START_LIMIT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # --- one cycle, three ways -----------------------------------------------------------------
@@ -302,7 +292,7 @@ def run(checks: int, cycles: int) -> dict[str, list[Cycle]]:
     try:
         return asyncio.run(measure(base, checks, cycles))
     finally:
-        stop_server(process)
+        stop_by_stdin(process, SERVER_START_LIMIT)
 
 
 def bench(checks: int, cycles: int) -> list[Row]:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from demo_backends import demo_backends
-from perfkit import ENV, Row, environment, print_rows, rss_mb
+from perfkit import ENV, Row, environment, print_rows, rss_mb, stop_by_stdin
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -116,12 +116,7 @@ def fast_http() -> Iterator[dict[str, str]]:
             raise RuntimeError(f"the bench HTTP service did not start: {line!r}")
         yield json.loads(line)
     finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=SERVICE_LIMIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_by_stdin(process, SERVICE_LIMIT)
 
 
 # --- the console (or the engine alone), driven cycle by cycle (a fresh process) -------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -91,3 +92,14 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+def stop_by_stdin(process: subprocess.Popen[bytes] | subprocess.Popen[str], limit: float) -> None:
+    """Stop a helper that serves until its stdin closes; killed if it takes over ``limit`` s."""
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
