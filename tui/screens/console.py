@@ -100,7 +100,11 @@ class ConsoleScreen(Screen[None]):
             pane.update_source(state, now)
         elif state.section == "alertsource":
             self.alerts.update_source(state, now)
-        if before is None or (before.error is None) != (state.error is None):
+        if (
+            before is None
+            or before.last_attempt is None
+            or (before.error is None) != (state.error is None)
+        ):
             self.update_status()  # news; the time of the last refresh waits for the tick
 
     def alerts_updated(self, alerts: Iterable[Alert], now: float) -> None:
