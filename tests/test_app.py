@@ -16,7 +16,7 @@ from tui.engine.config import Check, Config, Database, Queue, Settings
 from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
 from tui.engine.samples import CheckSample
-from tui.screens.console import ConsoleScreen
+from tui.screens.console import FIGURES_EVERY, ConsoleScreen
 from tui.screens.help import KEYS, HelpScreen
 from widgets.pane import Pane
 from widgets.pane_strip import PaneStrip
@@ -180,6 +180,10 @@ async def test_source_update_changes_one_cell_by_row_key() -> None:
         app.engine.scheduler.emit(SourceUpdated(state))
         await pilot.pause()
         assert plain(table.get_cell("api", "latency")) == "42ms", "new figures wait for a tick"
+        app.deck.ticks = FIGURES_EVERY - 2  # the next tick is not a figures tick
+        app.tick()
+        await pilot.pause()
+        assert plain(table.get_cell("api", "latency")) == "42ms", "not a figures tick"
         app.tick()
         await pilot.pause()
 

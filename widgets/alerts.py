@@ -261,9 +261,9 @@ class AlertsPane(Pane):
             self.refresh_view()
 
     def clock_bound(self) -> bool:
-        """Ages change once a minute per alert: a tick redraws when one is due, when new
-        figures wait, or while a failing source counts down to its retry."""
-        return self.undrawn or self.now >= self.ages_change_at or bool(self.failing())
+        """Ages change once a minute per alert: a tick redraws when one is due, or while a
+        failing source counts down to its retry."""
+        return self.now >= self.ages_change_at or bool(self.failing())
 
     def update_source(self, state: SourceState, now: float) -> None:
         """An external alert source (Alertmanager, Prometheus) polled, or failed to."""

@@ -124,6 +124,8 @@ class DatabasePane(SourcePane):
         self.rows: dict[str, SessionRow] = {}
         """What the table shows, by row key."""
         self.marked: set[str] = set()
+        self.held = False
+        """Data held back while the operator aims (``redraw``)."""
 
     def compose(self) -> ComposeResult:
         yield from self.lines.values()
@@ -145,11 +147,16 @@ class DatabasePane(SourcePane):
         """Show the latest data, unless the operator is aiming: moving the cursor (said in
         the subtitle) or answering a dialog (which covers the pane anyway)."""
         selecting = self.selecting()
-        if not selecting and self.app.screen is self.screen:
-            self.show_data()
+        self.held = selecting or self.app.screen is not self.screen
+        if self.held:
+            self.undrawn = True
         else:
-            self.undrawn = True  # held: drawn by a tick once the operator stops aiming
+            self.show_data()
         self.show_sources_state(note="⏸ refresh held while you select" if selecting else None)
+
+    def clock_bound(self) -> bool:
+        """Held data is drawn by the first tick after the operator stops aiming."""
+        return self.held or super().clock_bound()
 
     def on_session_table_moved(self) -> None:
         self.redraw()

@@ -52,7 +52,7 @@ class Pane(Vertical):
         self.paused = False
         self._subtitle = Text()
         self.undrawn = False
-        """Data arrived that the pane has not drawn yet (figures wait for the tick)."""
+        """Data arrived that the pane has not drawn yet (new figures wait for a tick)."""
 
     @property
     def palette(self) -> Palette:
@@ -74,16 +74,17 @@ class Pane(Vertical):
             self._subtitle = subtitle
             self.border_subtitle = subtitle
 
-    def tick(self, now: float, paused: bool) -> None:
-        """Re-render what depends on the time (ages, retry countdowns) or on pausing."""
+    def tick(self, now: float, paused: bool, *, figures: bool = True) -> None:
+        """Re-render what depends on the time (ages, retry countdowns) or on pausing, and,
+        when ``figures``, the data that waits to be drawn (``undrawn``)."""
         pausing = paused != self.paused
         self.now = now
         self.paused = paused
-        if pausing or self.clock_bound():
+        if pausing or (figures and self.undrawn) or self.clock_bound():
             self.refresh_view()
 
     def clock_bound(self) -> bool:
-        """Whether the next tick must redraw the pane: here always (its text has ages)."""
+        """Whether every tick must redraw the pane: here always (its text has ages)."""
         return True
 
     def refresh_view(self) -> None:
@@ -116,10 +117,10 @@ class SourcePane(Pane):
             self.refresh_view()
 
     def clock_bound(self) -> bool:
-        """New figures wait for the tick, and a failing source counts down to its retry; the
-        rest shows what the sources sampled, which the clock does not change. Skipping the
-        others took the idle demo console from 3.5 % to 2.8 % of a core."""
-        return self.undrawn or any(state.error is not None for state in self.states.values())
+        """A failing source counts down to its retry; the rest shows what the sources sampled,
+        which the clock does not change. Skipping the others took the idle demo console from
+        3.5 % to 2.8 % of a core."""
+        return any(state.error is not None for state in self.states.values())
 
     def badge(self) -> Text:
         status = worst_of(self.states.values())
@@ -157,8 +158,8 @@ class SourcePane(Pane):
 def news(previous: SourceState | None, state: SourceState) -> bool:
     """Whether an update is drawn at once: first data, a status change, an error coming or
     going, flapping starting or stopping. New figures of an unchanged status wait for the
-    next tick (at most a second; it redraws every pane for the ages anyway): sources poll on
-    their own clocks, so drawing each update repainted a pane several times a second."""
+    console's next figures tick (every 2 s): sources poll on their own clocks, so drawing each
+    update repainted a pane several times a second."""
     return (
         previous is None
         or previous.sample is None

@@ -16,7 +16,15 @@ from tui.engine.errors import describe
 from tui.engine.events import Event, Listener, PollingChanged, SourceUpdated
 from tui.engine.logs import log
 from tui.engine.sources import Source
-from tui.engine.state import State
+from tui.engine.state import SourceState, State
+
+TIMER, REFRESH = "timer", "refresh"
+"""Why a source's wait ended."""
+
+
+def _wake(wakeup: asyncio.Future[str], reason: str) -> None:
+    if not wakeup.done():
+        wakeup.set_result(reason)
 
 
 class Scheduler:
@@ -34,7 +42,8 @@ class Scheduler:
         self.clock = clock
         self._listeners: list[Listener] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._wakeups: dict[str, asyncio.Future[str]] = {}
+        """Per source, resolved to end its wait: by its timer or by ``refresh_now``."""
         self._paused = False
         self.passes: dict[str, int] = dict.fromkeys(self.sources, 0)
         for source in self.sources.values():
@@ -53,6 +62,10 @@ class Scheduler:
 
     # --- one pass --------------------------------------------------------------------
     async def run_pass(self, source: Source) -> None:
+        """Poll a source once, within its timeout, and tell the listeners."""
+        self.emit(SourceUpdated(await self._poll(source)))
+
+    async def _poll(self, source: Source) -> SourceState:
         """Poll a source once, within its timeout, and record the outcome."""
         async with source.admission or contextlib.nullcontext():
             started = self.clock()
@@ -70,7 +83,7 @@ class Scheduler:
                 state = self.state.record_sample(source.id, sample, started)
         self.passes[source.id] += 1
         _log_pass(source.id, self.passes[source.id], began, failures, state.error)
-        self.emit(SourceUpdated(state))
+        return state
 
     async def poll_once(self) -> None:
         """One pass of every source, concurrently (``watchdeck check``)."""
@@ -84,28 +97,36 @@ class Scheduler:
 
     # --- the loops -------------------------------------------------------------------
     def start(self) -> None:
+        loop = asyncio.get_running_loop()
         for source_id, source in self.sources.items():
-            self._wakeups[source_id] = asyncio.Event()
+            self._wakeups[source_id] = loop.create_future()
             self._tasks[source_id] = asyncio.create_task(
                 self._loop(source), name=f"watchdeck-poll-{source_id}"
             )
 
     async def _loop(self, source: Source) -> None:
-        wakeup = self._wakeups[source.id]
+        """Poll, tell the listeners the outcome and the next poll's time in one event, wait.
+
+        The wait is a future resolved by a timer or by ``refresh_now``: no task and no
+        cancellation per pass, which ``asyncio.wait_for`` costs on every source every interval.
+        """
+        loop = asyncio.get_running_loop()
         while True:
-            wakeup.clear()
-            await self.run_pass(source)
+            await self._poll(source)
             delay = self.delay_after(source)
-            deadline = time.monotonic() + delay
             self.emit(SourceUpdated(self.state.schedule(source.id, self.clock() + delay)))
+            deadline = loop.time() + delay
             while True:
-                timeout = None if self._paused else max(0.0, deadline - time.monotonic())
+                wakeup = self._wakeups[source.id]
+                timer = None if self._paused else loop.call_at(deadline, _wake, wakeup, TIMER)
                 try:
-                    await asyncio.wait_for(wakeup.wait(), timeout)
+                    reason = await wakeup
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                self._wakeups[source.id] = loop.create_future()
+                if reason != TIMER or not self._paused:
                     break
-                except TimeoutError:
-                    if not self._paused:
-                        break
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -124,7 +145,7 @@ class Scheduler:
         """Start a pass now (even while paused); a pass in progress is followed by another."""
         targets = [source_id] if source_id else list(self._wakeups)
         for target in targets:
-            self._wakeups[target].set()
+            _wake(self._wakeups[target], REFRESH)
 
     @property
     def paused(self) -> bool:

@@ -32,6 +32,10 @@ from widgets.status_line import StatusLine
 
 COMPACT_BELOW = (100, 30)
 """Terminal width and height under which only the focused pane is shown."""
+FIGURES_EVERY = 2
+"""New figures of an unchanged status are drawn every other tick (2 s, the default interval):
+each source's row changes once a poll anyway, so this halves the redraw passes and frames, not
+what is seen. Status changes, errors and first data are drawn at once."""
 PANES = Binding.Group("pane", compact=True)
 PANE_TITLES = ("Health", "Queues", "Database", "Alerts", "Runbooks")
 
@@ -56,6 +60,7 @@ class ConsoleScreen(Screen[None]):
         read_only: bool,
     ) -> None:
         super().__init__()
+        self.ticks = 0
         sources = list(history.sources.values())
         health = HealthPane([state for state in sources if state.section == "check"], history)
         queues = QueuesPane([state for state in sources if state.section == "queue"], history)
@@ -116,8 +121,10 @@ class ConsoleScreen(Screen[None]):
         self.tick(now)
 
     def tick(self, now: float) -> None:
+        self.ticks += 1
+        figures = self.ticks % FIGURES_EVERY == 0
         for pane in self.panes:
-            pane.tick(now, self.paused)
+            pane.tick(now, self.paused, figures=figures)
         self.update_status()
 
     def update_status(self) -> None:
