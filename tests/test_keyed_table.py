@@ -117,3 +117,57 @@ async def test_the_cursor_moving_away_from_an_updated_row_shows_its_new_value() 
         table.move_cursor(row=4)
         await pilot.pause()
         assert "555ms" in lines_of(app)[1]
+
+
+TEXT_CELLS = (
+    Text("✔ ok", style="green"),
+    Text(""),
+    Text("plain"),
+    Text.assemble(("bold", "bold"), " plain ", ("red on blue", "red on blue")),
+    Text("全角 wide", style="italic"),
+    Text("▁▂✖▅", spans=[]).append("✖", "bold red"),
+    Text("dim", style="dim"),
+)
+
+
+@pytest.mark.parametrize("value", TEXT_CELLS, ids=lambda value: repr(value.plain))
+async def test_a_text_cell_is_drawn_exactly_as_datatable_draws_it(value: Text) -> None:
+    """KeyedTable draws one-line Text cells itself (the idle console's main cost was Rich's
+    padding and styling of changed cells): the same segments, styles and meta, with and
+    without cursor and hover, fitting exactly or with room to spare."""
+    from rich.cells import cell_len
+    from textual.strip import Strip
+
+    app = TableApp(ROWS)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(KeyedTable)
+        table.update_cell("check-1", "detail", value)
+        row, column = table.get_row_index("check-1"), table.get_column_index("detail")
+        for cursor in (False, True):
+            for hover in (False, True):
+                for room in (0, 3):
+                    width = cell_len(value.plain) + 2 * table.cell_padding + room
+                    ours = table._render_one_line(
+                        value, row, column, table.rich_style, width, cursor, hover
+                    )
+                    table._cell_render_cache.clear()  # keyed without the width
+                    theirs = DataTable._render_cell(
+                        table, row, column, table.rich_style, width, cursor, hover
+                    )
+                    assert ours is not None and len(theirs) == 1
+                    assert Strip(ours[0]).simplify() == Strip(theirs[0]).simplify(), (
+                        f"cursor={cursor} hover={hover} room={room}"
+                    )
+
+
+async def test_a_cell_that_does_not_fit_is_left_to_datatable() -> None:
+    app = TableApp(ROWS)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(KeyedTable)
+        too_long = Text("longer than the cell")
+        table.update_cell("check-1", "detail", too_long)
+        args = (table.get_row_index("check-1"), table.get_column_index("detail"))
+        assert table._render_one_line(too_long, *args, table.rich_style, 8, False, False) is None
+        assert table._render_one_line("markup", *args, table.rich_style, 30, False, False) is None
