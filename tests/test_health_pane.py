@@ -34,7 +34,7 @@ from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
 from tui.engine.samples import CheckSample
 from tui.screens.check_detail import CheckDetailScreen, body_section, pretty_body
-from tui.screens.console import ConsoleScreen
+from tui.screens.console import FIGURES_EVERY, ConsoleScreen
 from tui.screens.help import KEYS
 from widgets.health import (
     DOWN,
@@ -475,6 +475,31 @@ async def test_a_flapping_check_is_announced_once_then_quiet_until_it_settles() 
             await pilot.pause()
         assert app.toasts[1:] == [("✔ payments stopped flapping: ok", "information")]
         assert cell(app, "payments", "status") == "✔ ok"
+
+
+async def test_a_flapping_checks_status_changes_wait_for_the_figures_tick() -> None:
+    """Once a check flaps, each flip is a figure, not news: drawing (and re-sorting) the pane
+    at every flip cost a repaint every poll for a state the pane already shows as flapping."""
+    app = health_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        at, up = NOW, True
+        while not app.engine.state.check_stats("payments", at).flapping:
+            at, up = at + 1, not up
+            status = "ok" if up else "critical"
+            sample = CheckSample("payments", "http", at, up=up, status=status, latency_ms=9.0)
+            emit(app, "payments", sample, at)
+            await pilot.pause()
+        shown = cell(app, "payments", "status")
+        up = not up
+        status = "ok" if up else "critical"
+        emit(app, "payments", CheckSample("payments", "http", at + 1, up=up, status=status), at + 1)
+        await pilot.pause()
+        assert cell(app, "payments", "status") == shown, "a flip while flapping waits"
+        app.deck.ticks = FIGURES_EVERY - 1  # the next tick draws figures
+        app.tick()
+        await pilot.pause()
+        assert cell(app, "payments", "status") != shown
 
 
 # --- pieces ----------------------------------------------------------------------------

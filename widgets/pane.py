@@ -156,15 +156,15 @@ class SourcePane(Pane):
 
 
 def news(previous: SourceState | None, state: SourceState) -> bool:
-    """Whether an update is drawn at once: first data, a status change, an error coming or
-    going, flapping starting or stopping. New figures of an unchanged status wait for the
-    console's next figures tick (every 2 s): sources poll on their own clocks, so drawing each
-    update repainted a pane several times a second."""
+    """Whether an update is drawn at once: first data, a status change (unless the source is
+    flapping: its changes are figures then), an error coming or going, flapping starting or
+    stopping. New figures wait for the console's next figures tick (every 2 s): sources poll
+    on their own clocks, so drawing each update repainted a pane several times a second."""
     return (
         previous is None
         or previous.sample is None
         or (previous.error is None) != (state.error is None)
-        or source_status(previous) != source_status(state)
+        or (source_status(previous) != source_status(state) and not flapping(state))
         or flapping(previous) != flapping(state)
     )
 
