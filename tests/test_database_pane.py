@@ -12,7 +12,17 @@ from pathlib import Path
 import psycopg
 import pytest
 from rich.text import Text
-from ui_fixtures import NOW, RUNBOOKS, clock, database_sample, feed, make_app, make_config, utc
+from ui_fixtures import (
+    NOW,
+    RUNBOOKS,
+    clock,
+    database_sample,
+    feed,
+    figures_tick,
+    make_app,
+    make_config,
+    utc,
+)
 
 from tui.app import WatchdeckApp
 from tui.engine.config import Config, Database, Settings
@@ -89,7 +99,7 @@ async def test_a_refresh_updates_cells_in_place_and_keeps_the_cursor_on_its_row(
         )
         deliver(app, gone)
         await pilot.pause()
-        app.tick()  # new figures of an unchanged status are drawn by the tick
+        figures_tick(app)  # new figures of an unchanged status are drawn by the tick
         await pilot.pause()
         assert column(app, "pid") == ["4242", "4401", "4500", "4501"]
         assert table.highlighted_key and "/4401/" in table.highlighted_key, "cursor follows its row"
@@ -160,7 +170,7 @@ async def test_marked_rows_go_together_and_a_prepared_transaction_is_refused() -
         pane(app).focus_target.moved_at = 0.0
         deliver(app, prepared)
         await pilot.pause()
-        app.tick()  # new figures of an unchanged status are drawn by the tick
+        figures_tick(app)  # new figures of an unchanged status are drawn by the tick
         await pilot.pause()
         assert column(app, "pid")[:2] == ["0", "4317"]
         assert column(app, "mark")[:2] == [" ", "●"], "marks survive a refresh by row key"

@@ -113,7 +113,7 @@ class Seen(NamedTuple):
 def look(app: CountingApp) -> Seen:
     """What the console shows now, drawn at this instant (no await: nothing moves)."""
     now = time.time()
-    app.deck.tick(now)
+    app.deck.tick(now, figures=True)
     return Seen(app.shown, now, cells(app))
 
 
@@ -200,7 +200,7 @@ async def test_a_live_session_replays_to_the_same_cells(
 
         async def shown_at(seen: Seen) -> Cells:
             await settle(pilot)
-            replay.deck.tick(seen.at)
+            replay.deck.tick(seen.at, figures=True)
             return cells(replay)
 
         player.go(middle.events, middle.at)  # forward from the start, one draw at the end

@@ -49,6 +49,7 @@ from tui.engine.samples import (
 )
 from tui.engine.sources.queue_shared import total
 from tui.engine.state import State
+from tui.screens.console import FIGURES_EVERY
 
 NOW = 1_700_000_000.0
 """2023-11-14 22:13:20 UTC: the fixed clock of every UI test."""
@@ -77,6 +78,12 @@ def utc() -> Iterator[None]:
         else:
             os.environ["TZ"] = previous
         time.tzset()
+
+
+def figures_tick(app: WatchdeckApp) -> None:
+    """The app's tick as the one that draws new figures (one tick in FIGURES_EVERY does)."""
+    app.deck.ticks = FIGURES_EVERY - 1
+    app.tick()
 
 
 def make_config() -> Config:

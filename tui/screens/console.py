@@ -119,13 +119,17 @@ class ConsoleScreen(Screen[None]):
     def polling_changed(self, paused: bool, now: float) -> None:
         self.paused = paused
         self.tick(now)
+        self.update_status()
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, *, figures: bool | None = None) -> None:
+        """``figures``: draw the new figures waiting (default: on every FIGURES_EVERY-th tick)."""
         self.ticks += 1
-        figures = self.ticks % FIGURES_EVERY == 0
+        if figures is None:
+            figures = self.ticks % FIGURES_EVERY == 0
         for pane in self.panes:
             pane.tick(now, self.paused, figures=figures)
-        self.update_status()
+        if figures:  # the time of the last refresh is a figure too (news is shown at once)
+            self.update_status()
 
     def update_status(self) -> None:
         """Redraw the status line and the strip once mounted (``on_mount`` draws them first)."""
