@@ -56,8 +56,8 @@ from widgets.status import GLYPHS
 
 DEFAULT_THEME = "textual-dark"
 TICK = 1.0
-SETTLE_HEAP_AFTER = 10.0
-"""Seconds after start when the heap built so far (widgets, styles, config) is frozen."""
+SETTLE_HEAP_AFTER = 5.0
+"""Seconds after start (the first polls drawn) when the heap built so far is frozen."""
 """Seconds between re-renders of time-dependent text (ages, retry countdowns)."""
 LIVE_DETAILS = (CheckDetailScreen, QueueDetailScreen)
 """Detail screens following one source: each gets every source update and clock tick."""
