@@ -34,8 +34,8 @@ COMPACT_BELOW = (100, 30)
 """Terminal width and height under which only the focused pane is shown."""
 FIGURES_EVERY = 2
 """New figures of an unchanged status are drawn every other tick (2 s, the default interval):
-each source's row changes once a poll anyway, so this halves the redraw passes and frames, not
-what is seen. Status changes, errors and first data are drawn at once."""
+each source's row changes once a poll anyway, so fewer redraw passes show the same figures.
+Status changes, errors and first data are drawn at once."""
 PANES = Binding.Group("pane", compact=True)
 PANE_TITLES = ("Health", "Queues", "Database", "Alerts", "Runbooks")
 
