@@ -10,6 +10,7 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from widgets.table import ColumnSpec, KeyedTable
 
@@ -149,7 +150,14 @@ async def test_a_text_cell_is_drawn_exactly_as_datatable_draws_it(value: Text) -
                 for room in (0, 3):
                     width = cell_len(value.plain) + 2 * table.cell_padding + room
                     ours = table._render_one_line(
-                        value, row, column, table.rich_style, width, cursor, hover
+                        value,
+                        RowKey("check-1"),
+                        row,
+                        column,
+                        table.rich_style,
+                        width,
+                        cursor,
+                        hover,
                     )
                     table._cell_render_cache.clear()  # keyed without the width
                     theirs = DataTable._render_cell(
@@ -168,6 +176,6 @@ async def test_a_cell_that_does_not_fit_is_left_to_datatable() -> None:
         table = app.query_one(KeyedTable)
         too_long = Text("longer than the cell")
         table.update_cell("check-1", "detail", too_long)
-        args = (table.get_row_index("check-1"), table.get_column_index("detail"))
+        args = (RowKey("check-1"), table.get_row_index("check-1"), table.get_column_index("detail"))
         assert table._render_one_line(too_long, *args, table.rich_style, 8, False, False) is None
         assert table._render_one_line("markup", *args, table.rich_style, 30, False, False) is None

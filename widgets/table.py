@@ -128,7 +128,7 @@ class KeyedTable(DataTable[Any]):
         lines = known.get(asked)
         if lines is None:
             value = self._data[row][column]
-            lines = self._render_one_line(value, row_index, column_index, base_style, width,
+            lines = self._render_one_line(value, row, row_index, column_index, base_style, width,
                                           cursor, hover)  # fmt: skip
             if lines is None:
                 lines = super()._render_cell(
@@ -140,6 +140,7 @@ class KeyedTable(DataTable[Any]):
     def _render_one_line(
         self,
         value: Any,
+        row: RowKey,
         row_index: int,
         column_index: int,
         base_style: Style,
@@ -158,7 +159,7 @@ class KeyedTable(DataTable[Any]):
             or value.justify not in (None, "default")
             or "\n" in value.plain
             or "\t" in value.plain
-            or self.rows[self._row_locations.get_key(row_index)].height != 1
+            or self.rows[row].height != 1
             or self.fixed_rows
             or self.fixed_columns
         ):
