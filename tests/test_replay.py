@@ -405,6 +405,23 @@ def test_snapshot_paused_mid_way(snap_compare: Compare, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=BIG, run_before=mid_way)
 
 
+async def test_a_move_draws_the_figures_of_its_moment(tmp_path: Path) -> None:
+    """A jump draws new figures at once, whatever the tick count (the console draws them on
+    one tick in FIGURES_EVERY; a move is not left to wait for that one)."""
+    app = ReplayApp(ReplayEngine(scripted(tmp_path / "incident.jsonl"), playing=False))
+    async with app.run_test(size=BIG) as pilot:
+        await replay_ready(pilot)
+        await pilot.press("end")
+        await pilot.pause()
+        app.deck.ticks = 0  # the next tick is not a figures tick
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        shown = cells(app)
+        app.deck.tick(app.clock(), figures=True)
+        await pilot.pause()
+        assert cells(app) == shown
+
+
 def test_snapshot_after_a_jump_back(snap_compare: Compare, tmp_path: Path) -> None:
     """At the end, then 30 s back: rebuilt from the start, drawn once."""
     app = ReplayApp(ReplayEngine(scripted(tmp_path / "incident.jsonl"), playing=False))

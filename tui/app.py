@@ -211,12 +211,13 @@ class WatchdeckApp(App[int]):
             self.notify("the state directory is written again", title="state dir")
         self.told_problems = problems
 
-    def tick(self) -> None:
+    def tick(self, *, figures: bool | None = None) -> None:
+        """``figures``: as ``ConsoleScreen.tick`` (default: one tick in FIGURES_EVERY)."""
         if not self.is_running:
             return
         now = self.clock()
         with self.batch_update():
-            self.deck.tick(now)
+            self.deck.tick(now, figures=figures)
             for screen in self.detail_screens():
                 screen.tick(now, self.deck.paused)
 

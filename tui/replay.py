@@ -146,7 +146,7 @@ class ReplayApp(WatchdeckApp):
         """After a move: the scrubber now; the panes once the events the move sent are in
         (they queue behind it), so their figures and ages show the new time at once."""
         self.show_scrubber()
-        self.call_later(self.tick)
+        self.call_later(self.tick, figures=True)
 
     def action_play(self) -> None:
         self.player.toggle()
