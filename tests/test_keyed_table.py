@@ -39,11 +39,13 @@ class TableApp(App[None]):
 
 
 class Counted:
-    """Counts DataTable's line and cell renders (the Rich work a repaint costs)."""
+    """Counts line renders and cell renders, DataTable's or KeyedTable's own one-line path
+    (the work a repaint costs)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.lines = self.cells = 0
         render_line, render_cell = DataTable._render_line, DataTable._render_cell
+        render_one_line = KeyedTable._render_one_line
 
         def count_line(table: DataTable[Any], *args: Any) -> Any:
             self.lines += 1
@@ -53,8 +55,14 @@ class Counted:
             self.cells += 1
             return render_cell(table, *args, **kwargs)
 
+        def count_one_line(table: KeyedTable, *args: Any) -> Any:
+            lines = render_one_line(table, *args)
+            self.cells += lines is not None
+            return lines
+
         monkeypatch.setattr(DataTable, "_render_line", count_line)
         monkeypatch.setattr(DataTable, "_render_cell", count_cell)
+        monkeypatch.setattr(KeyedTable, "_render_one_line", count_one_line)
 
     def reset(self) -> None:
         self.lines = self.cells = 0
@@ -77,7 +85,7 @@ async def test_one_changed_cell_repaints_one_row_and_renders_one_cell(
         table.sync({**ROWS, "check-5": (*ROWS["check-5"][:2], "97ms", "status 200")})
         await pilot.pause()
         assert counted.lines == 1, "only the changed row is drawn again"
-        assert counted.cells == 1, "in it, only the changed cell goes through Rich"
+        assert counted.cells == 1, "in it, only the changed cell is rendered"
 
 
 async def test_a_table_updated_in_place_looks_like_one_drawn_afresh() -> None:
@@ -178,4 +186,21 @@ async def test_a_cell_that_does_not_fit_is_left_to_datatable() -> None:
         table.update_cell("check-1", "detail", too_long)
         args = (RowKey("check-1"), table.get_row_index("check-1"), table.get_column_index("detail"))
         assert table._render_one_line(too_long, *args, table.rich_style, 8, False, False) is None
-        assert table._render_one_line("markup", *args, table.rich_style, 30, False, False) is None
+
+
+@pytest.mark.parametrize("name", ["api[/x]", "x[b]y", "[link=x]docs"])
+async def test_a_str_cell_is_text_never_markup(name: str) -> None:
+    """Names, queries and application names come from configs and servers: DataTable reads a
+    str as Rich markup, so ``[/x]`` in one raised mid-render and ``[b]`` vanished."""
+    rows = {**ROWS, "check-1": (Text("✔ ok"), name, "1ms", "status 200")}
+    app = TableApp(rows)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(KeyedTable)
+        assert any(name in line for line in lines_of(app)), "added by sync"
+        updates = table._update_count
+        table.sync(rows)
+        assert table._update_count == updates, "the same str again is no change"
+        table.update_cell("check-2", "detail", name, update_width=True)
+        await pilot.pause()
+        assert sum(name in line for line in lines_of(app)) == 2, "and by update_cell"

@@ -61,7 +61,7 @@ class SortedPane(SourcePane):
         self.sort = self.SORTS[0]
         self.filter = ""
         self.keys: dict[str, tuple[Any, ...]] = {}
-        """Sort key of each shown row, by source name (the table sorts on the name cell)."""
+        """Sort key of each shown row, by source name (the table sorts on the name cell, a Text)."""
         self.shown = len(self.states)
         self.heading = Text()
 
@@ -69,7 +69,7 @@ class SortedPane(SourcePane):
         yield SortedTable(
             self.COLUMNS,
             order_by=(self.COLUMNS[1].key,),
-            order=lambda cells: self.keys.get(cells[0], ()),
+            order=lambda cells: self.keys.get(cells[0].plain, ()),
             id=f"{self.id}-table",
         )
         yield FilterField(self.FILTER_HINT, id=f"{self.id}-filter")

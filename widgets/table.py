@@ -29,7 +29,45 @@ class ColumnSpec(NamedTuple):
     """Fixed width in cells; ``None`` sizes the column to its content."""
 
 
-class KeyedTable(DataTable[Any]):
+def as_text(value: Any) -> Any:
+    """A str as plain Text: DataTable reads a str cell as Rich markup, so a query, a queue or
+    an application name with ``[/x]`` in it raised mid-render and one with ``[b]`` lost it."""
+    return Text(value) if isinstance(value, str) else value
+
+
+def _same_cell(shown: Any, value: Any) -> bool:
+    """Whether a cell shows ``value`` already; a str is compared with the Text it became."""
+    if isinstance(value, str):
+        return (
+            isinstance(shown, Text) and shown.plain == value and not shown.spans and not shown.style
+        )
+    return same(shown, value)
+
+
+class PlainTable(DataTable[Any]):
+    """A DataTable whose str cells and labels are text, never markup (see ``as_text``)."""
+
+    def add_row(
+        self,
+        *cells: Any,
+        height: int | None = 1,
+        key: str | None = None,
+        label: Text | str | None = None,
+    ) -> RowKey:
+        return super().add_row(*map(as_text, cells), height=height, key=key, label=as_text(label))
+
+    def update_cell(
+        self,
+        row_key: RowKey | str,
+        column_key: ColumnKey | str,
+        value: Any,
+        *,
+        update_width: bool = False,
+    ) -> None:
+        super().update_cell(row_key, column_key, as_text(value), update_width=update_width)
+
+
+class KeyedTable(PlainTable):
     """Rows are updated cell by cell: vanished rows removed, new rows added, unchanged cells
     left alone, and an update repaints only its row (terminal bytes are SSH bandwidth).
 
@@ -91,7 +129,7 @@ class KeyedTable(DataTable[Any]):
         for key, cells in rows.items():
             if key in self.rows:
                 for spec, value in zip(self.specs, cells, strict=True):
-                    if not same(self.get_cell(key, spec.key), value):
+                    if not _same_cell(self.get_cell(key, spec.key), value):
                         self.update_cell(
                             key, spec.key, value, update_width=self._widens(spec, value)
                         )
@@ -151,7 +189,8 @@ class KeyedTable(DataTable[Any]):
         """The segments DataTable's ``_render_cell`` makes of a one-line ``Text`` that fits its
         cell, made directly: DataTable renders every cell through Rich's ``Padding`` and
         ``Styled`` into a console (about four times the work), the main cost of a changed row.
-        ``None`` for anything else (str markup, wrapping, other renderables): DataTable does it.
+        ``None`` for anything else (wrapping, a text that does not fit, other renderables):
+        DataTable does it.
         """
         pad = self.cell_padding
         if (
@@ -208,6 +247,7 @@ class KeyedTable(DataTable[Any]):
         if row not in self._row_locations or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
         self._renders.pop((row, column), None)
+        value = as_text(value)
         if update_width:
             super().update_cell(row, column, value, update_width=True)
             return

@@ -40,6 +40,7 @@ from tui.engine.units import format_duration
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.runbook_dialogs import SkipScreen
 from widgets.status import GLYPHS, Palette, same
+from widgets.table import PlainTable
 
 if TYPE_CHECKING:
     from tui.engine.engine import Engine
@@ -126,7 +127,7 @@ class OutputFeed:
 
 
 # --- the run screen -----------------------------------------------------------------------
-class StepTable(DataTable[Text | str]):
+class StepTable(PlainTable):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "screen.run", "run")]
 
 
