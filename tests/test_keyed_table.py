@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -204,3 +205,38 @@ async def test_a_str_cell_is_text_never_markup(name: str) -> None:
         table.update_cell("check-2", "detail", name, update_width=True)
         await pilot.pause()
         assert sum(name in line for line in lines_of(app)) == 2, "and by update_cell"
+
+
+async def test_a_row_is_drawn_exactly_as_datatable_draws_it() -> None:
+    """KeyedTable draws a row without DataTable's per-line header-style and background
+    lookups: the same segments for the header and for rows under, beside and away from the
+    cursor and the mouse, with the cursor and the hover shown or not."""
+    from textual.strip import Strip
+
+    app = TableApp(ROWS)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(KeyedTable)
+        keys = [table._header_row_key, RowKey("check-0"), RowKey("check-3")]
+        places = [Coordinate(0, 0), Coordinate(3, 1), Coordinate(-1, 0), Coordinate(7, 2)]
+
+        def joined(pair: tuple[Any, Any]) -> Strip:
+            fixed, scrollable = pair
+            return Strip([s for cell in (*fixed, *scrollable) for s in cell]).simplify()
+
+        compared = 0
+        for show_cursor, show_hover in ((True, True), (True, False), (False, True)):
+            table.show_cursor, table._show_hover_cursor = show_cursor, show_hover
+            for key in keys:
+                for cursor in places[:2] + places[3:]:
+                    for hover in places:
+                        args = (key, 0, table.rich_style, cursor, hover)
+                        ours = joined(table._render_line_in_row(*args))
+                        table._row_render_cache.clear()
+                        theirs = joined(DataTable._render_line_in_row(table, *args))
+                        table._row_render_cache.clear()
+                        assert ours == theirs, (
+                            f"{key=} {cursor=} {hover=} {show_cursor=} {show_hover=}"
+                        )
+                        compared += 1
+        assert compared == 3 * 3 * 3 * 4
