@@ -10,10 +10,16 @@ service and its workload). Then, in one tmux server of our own with the status l
   2 s interval), as a user starts it;
 - pg_activity (a dev dependency) on the demo's PostgreSQL at its refresh of 2 s.
 
-Both run for ``--warmup`` seconds, then for ``--window`` seconds during which each program's
-own CPU time (utime + stime from ``/proc/PID/stat``, children excluded) and the bytes it wrote
-to its terminal (``tmux pipe-pane -O``) are counted. Terminal bytes are what an SSH session
-carries. Goals (the issue): under 2 % of a core; fewer bytes than pg_activity.
+Both run for ``--warmup`` seconds, then for two windows of ``--window`` seconds each, during
+which each program's own CPU time (utime + stime from ``/proc/PID/stat``, children excluded)
+and the bytes it wrote to its terminal (``tmux pipe-pane -O``) are counted. Terminal bytes are
+what an SSH session carries. Goals (the issue): under 2 % of a core; fewer bytes than
+pg_activity.
+
+The two windows are the demo's first minute and the minute after. In the first, the demo's
+incidents begin (alerts fire, a check starts flapping: toasts, new rows), which an idle
+console does not see every minute; the goals are judged on the second, the steady state, and
+the first is printed beside it.
 
 Then the same again with the console watching the demo's database alone, the work
 pg_activity does (DESIGN.md section 8: at most 0.25 CPU-seconds and 20 KB per minute).
@@ -175,6 +181,16 @@ def commands(
     }
 
 
+@dataclass(frozen=True)
+class Minutes:
+    """One program's figures in the two windows."""
+
+    first: Figures
+    """The demo's first minute (after the warm-up): its incidents begin."""
+    steady: Figures
+    """The window after: the steady state, what the goals judge."""
+
+
 def measure(
     exports: dict[str, str],
     window: float,
@@ -182,7 +198,7 @@ def measure(
     keep: Path | None = None,
     *,
     one_database: bool = False,
-) -> tuple[Figures, Figures]:
+) -> tuple[Minutes, Minutes]:
     """Both programs side by side, the same size, the same seconds; ``keep``: a directory to
     copy what each wrote to its terminal into (``NAME.out``), to see where the bytes go;
     ``one_database``: the console watches only what pg_activity watches."""
@@ -198,22 +214,28 @@ def measure(
             pids[name] = tmux.start(name, command, environ, logs[name])
         time.sleep(warmup)
         _check_alive(tmux, pids)
-        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        written = {name: log.stat().st_size for name, log in logs.items()}
-        began = time.monotonic()
-        time.sleep(window)
-        cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
-        seconds = time.monotonic() - began
-        written = {name: log.stat().st_size - written[name] for name, log in logs.items()}
-        _check_alive(tmux, pids)
-        figures = [
-            Figures(name, cpu[name], written[name], seconds, tmux.screen(name)) for name in pids
-        ]
+        windows = [_window(tmux, pids, logs, window) for _ in range(2)]
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             for log in logs.values():
                 shutil.copy(log, keep / log.name)
-    return figures[0], figures[1]
+    first, steady = windows
+    return Minutes(first[0], steady[0]), Minutes(first[1], steady[1])
+
+
+def _window(
+    tmux: Tmux, pids: dict[str, int], logs: dict[str, Path], window: float
+) -> list[Figures]:
+    """Each program's figures over the next ``window`` seconds, in ``pids``' order."""
+    cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    written = {name: log.stat().st_size for name, log in logs.items()}
+    began = time.monotonic()
+    time.sleep(window)
+    cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
+    seconds = time.monotonic() - began
+    written = {name: log.stat().st_size - written[name] for name, log in logs.items()}
+    _check_alive(tmux, pids)
+    return [Figures(name, cpu[name], written[name], seconds, tmux.screen(name)) for name in pids]
 
 
 def _check_alive(tmux: Tmux, pids: dict[str, int]) -> None:
@@ -222,48 +244,66 @@ def _check_alive(tmux: Tmux, pids: dict[str, int]) -> None:
             raise RuntimeError(f"{name} exited in tmux; its screen:\n{tmux.screen(name)}")
 
 
-def rows(watchdeck: Figures, peer: Figures) -> list[Row]:
-    """The demo config (13 sources) beside pg_activity: the issue's goals."""
-    window = f"{watchdeck.window_s:.0f} s"
+def _pct(minutes: Minutes) -> str:
+    first = minutes.first
+    return f"{minutes.steady.cpu_pct:.2f}% (first {first.window_s:.0f} s {first.cpu_pct:.2f}%)"
+
+
+def _kb(minutes: Minutes) -> str:
+    return f"{minutes.steady.kb_per_minute:.1f} KB (first {minutes.first.kb_per_minute:.1f})"
+
+
+def _cpu_s(minutes: Minutes) -> str:
+    steady, first = minutes.steady, minutes.first
+    per_minute = 60 / steady.window_s
+    return (
+        f"{steady.cpu_s * per_minute:.2f} s ({steady.cpu_pct:.2f}%;"
+        f" first {first.cpu_s * 60 / first.window_s:.2f} s)"
+    )
+
+
+def rows(watchdeck: Minutes, peer: Minutes) -> list[Row]:
+    """The demo config (13 sources) beside pg_activity: the issue's goals, on the steady state."""
+    window = f"{watchdeck.steady.window_s:.0f} s"
     return [
         Row(
-            f"idle CPU, demo config, tmux {WIDTH}x{HEIGHT}, {window} (% of a core)",
-            f"{watchdeck.cpu_pct:.2f}% ({watchdeck.cpu_s:.2f} s)",
-            f"{peer.cpu_pct:.2f}% ({peer.cpu_s:.2f} s)",
+            f"idle CPU, demo config, tmux {WIDTH}x{HEIGHT}, steady {window} (% of a core)",
+            _pct(watchdeck),
+            _pct(peer),
             f"pg_activity {REFRESH:g}s, same database",
             f"< {CPU_GOAL_PCT:g}% of a core",
-            watchdeck.cpu_pct < CPU_GOAL_PCT,
+            watchdeck.steady.cpu_pct < CPU_GOAL_PCT,
         ),
         Row(
             f"terminal bytes per minute (SSH), same {window}",
-            f"{watchdeck.kb_per_minute:.1f} KB",
-            f"{peer.kb_per_minute:.1f} KB",
+            _kb(watchdeck),
+            _kb(peer),
             "pg_activity, same run",
             "below pg_activity",
-            watchdeck.kb_per_minute < peer.kb_per_minute,
+            watchdeck.steady.kb_per_minute < peer.steady.kb_per_minute,
         ),
     ]
 
 
-def one_database_rows(watchdeck: Figures, peer: Figures) -> list[Row]:
+def one_database_rows(watchdeck: Minutes, peer: Minutes) -> list[Row]:
     """The database alone, the work pg_activity does: DESIGN.md section 8's targets."""
-    per_minute = 60 / watchdeck.window_s
+    steady = watchdeck.steady
     return [
         Row(
-            "idle CPU, the demo database alone, same size (CPU-s per minute)",
-            f"{watchdeck.cpu_s * per_minute:.2f} s ({watchdeck.cpu_pct:.2f}%)",
-            f"{peer.cpu_s * 60 / peer.window_s:.2f} s ({peer.cpu_pct:.2f}%)",
+            "idle CPU, the demo database alone, steady (CPU-s per minute)",
+            _cpu_s(watchdeck),
+            _cpu_s(peer),
             f"pg_activity {REFRESH:g}s, same run",
             f"<= {ONE_DATABASE_CPU_S:g} s",
-            watchdeck.cpu_s * per_minute <= ONE_DATABASE_CPU_S,
+            steady.cpu_s * 60 / steady.window_s <= ONE_DATABASE_CPU_S,
         ),
         Row(
             "terminal bytes per minute, the demo database alone",
-            f"{watchdeck.kb_per_minute:.1f} KB",
-            f"{peer.kb_per_minute:.1f} KB",
+            _kb(watchdeck),
+            _kb(peer),
             "pg_activity, same run",
             f"<= {ONE_DATABASE_KB:g} KB",
-            watchdeck.kb_per_minute <= ONE_DATABASE_KB,
+            steady.kb_per_minute <= ONE_DATABASE_KB,
         ),
     ]
 
@@ -276,7 +316,7 @@ def bench(exports: dict[str, str], window: float, warmup: float) -> list[Row]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds of each window")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before the window")
     parser.add_argument("--screens", action="store_true", help="print both screens at the end")
     parser.add_argument(
@@ -284,12 +324,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(environment())
-    print(f"starting the demo backends, then {args.warmup:g} s + {args.window:g} s in tmux...")
+    print(f"starting the demo backends, then {args.warmup:g} s + 2 x {args.window:g} s in tmux...")
     with demo_backends() as exports:
         watchdeck, peer = measure(exports, args.window, args.warmup, args.keep)
         alone = measure(exports, args.window, args.warmup, one_database=True)
     if args.screens:
-        for figures in (watchdeck, peer, alone[0]):
+        for figures in (watchdeck.steady, peer.steady, alone[0].steady):
             print(f"\n--- {figures.name} at the end ---\n{figures.screen}")
     print_rows(rows(watchdeck, peer) + one_database_rows(*alone))
     return 0

@@ -7,7 +7,8 @@ Rows, in order:
 1. startup to first data on screen vs a bare Textual app's first frame (bench_startup.py);
 2. ``watchdeck check`` start to exit vs ``python -c "import httpx"`` (bench_startup.py);
 3. CPU of the console left running on the demo vs pg_activity on the demo's PostgreSQL, both
-   in tmux at 120x40 at the same time (bench_idle.py);
+   in tmux at 120x40 at the same time, in the steady state with the demo's first minute
+   beside it (bench_idle.py);
 4. bytes each wrote to its terminal per minute in that run (bench_idle.py);
 5. RSS after 10,000 poll cycles vs after 100: the engine alone, and the whole console
    headless for fewer cycles (bench_memory.py);
@@ -17,7 +18,7 @@ Rows, in order:
 8. 200 Redis queues: one pass vs a bare replay of its pipelines (bench_queues.py).
 
 The demo's backends start once, for rows 3 to 5. ``--quick`` runs everything smaller (about
-two minutes); the default is the full measurement (about eight). Progress goes to stderr;
+three minutes); the default is the full measurement (about ten). Progress goes to stderr;
 stdout is the environment and the table. A benchmark that fails becomes a row saying so;
 the exit status is 1 when a goal is missed or a benchmark failed. Each script also runs
 alone, with more detail.
@@ -110,7 +111,7 @@ def run(plan: Plan) -> list[Row]:
     say("--- starting the demo backends (watchdeck demo --no-ui)")
     with demo_backends() as exports:
         rows += step(
-            f"idle: console and pg_activity in tmux, {plan.idle_warmup:g} s + "
+            f"idle: console and pg_activity in tmux, {plan.idle_warmup:g} s + 2 x "
             f"{plan.idle_window:g} s",
             lambda: bench_idle.bench(exports, plan.idle_window, plan.idle_warmup),
         )
