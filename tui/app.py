@@ -155,6 +155,7 @@ class WatchdeckApp(App[int]):
                 f"unknown theme {self.unknown_theme!r}: using {DEFAULT_THEME}"
                 " (ctrl+p → Theme lists them)",
                 severity="warning",
+                markup=False,
             )
         self.engine.subscribe(self.listen)
         if self.engine.alerts:  # attached to an engine that already evaluated its rules
@@ -325,9 +326,11 @@ class WatchdeckApp(App[int]):
             try:
                 outcome = await self.engine.signal_backend(row.database, signal, row.session)
             except ActionRefused as exc:
-                self.notify(str(exc), title="not run", severity="error")
+                self.notify(str(exc), title="not run", severity="error", markup=False)
                 return
-            self.notify(outcome.message, severity="information" if outcome.ok else "error")
+            self.notify(
+                outcome.message, severity="information" if outcome.ok else "error", markup=False
+            )
         for database in {row.database for row in rows}:
             self.engine.scheduler.refresh_now(f"database:{database}")
         self.deck.database.signalled()
@@ -446,7 +449,7 @@ class WatchdeckApp(App[int]):
         alert = message.alert
         if not self.engine.can_silence(alert):
             why = "read-only mode" if self.engine.read_only else "no configured Alertmanager"
-            self.notify(f"{alert.name} cannot be silenced: {why}", severity="error")
+            self.notify(f"{alert.name} cannot be silenced: {why}", severity="error", markup=False)
             return
         dialog = SilenceScreen(alert, by=self.user, now=self.clock())
         answer = await self.push_screen_wait(dialog)
@@ -460,7 +463,7 @@ class WatchdeckApp(App[int]):
         alert = message.alert
         silences = alert.silenced_by
         if not silences:
-            self.notify(f"{alert.name} is not silenced", severity="warning")
+            self.notify(f"{alert.name} is not silenced", severity="warning", markup=False)
             return
         count = "its silence" if len(silences) == 1 else f"its {len(silences)} silences"
         question = ConfirmScreen(

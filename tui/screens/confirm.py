@@ -59,7 +59,7 @@ class Dialog(ModalScreen[R]):
 
     def compose(self) -> ComposeResult:
         with self.box() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)  # it names alerts and steps: never markup
             box.border_subtitle = "esc cancels"
             yield Static(Text("\n".join(self.lines)), classes="body")
             yield from self.fields()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -23,6 +24,7 @@ from tui.engine.state import SourceState
 from tui.engine.units import format_duration
 from widgets.db_summary import byte_size
 from widgets.status import GLYPHS, NO_DATA, clock_time, number, single_line
+from widgets.table import as_text
 
 if TYPE_CHECKING:  # at run time pg_ondemand would import psycopg with the console
     from typing import TypeAlias
@@ -115,8 +117,21 @@ def _section(title: str, body: RenderableType, *, id: str | None = None) -> Comp
     yield Static(body, id=id)
 
 
+class _PlainTable(Table):
+    """A Rich Table whose str cells are text, never markup (see ``as_text``): database, role,
+    application and client names and queries come from the server."""
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: StyleType | None = None,
+        end_section: bool = False,
+    ) -> None:
+        super().add_row(*map(as_text, renderables), style=style, end_section=end_section)
+
+
 def _table(*columns: str) -> Table:
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="dim")
+    table = _PlainTable(box=None, show_edge=False, pad_edge=False, header_style="dim")
     for column in columns:
         table.add_column(column, no_wrap=column != "query")
     return table

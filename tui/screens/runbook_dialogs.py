@@ -70,7 +70,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog") as box:
             verb = "Resume" if self.resuming else "Run"
-            box.border_title = f"{verb} {self.runbook.title}"
+            box.border_title = Text(f"{verb} {self.runbook.title}")
             box.border_subtitle = "enter: next field · esc cancels"
             if self.resuming:
                 intro = "Secrets are never written down: give them again to go on."
@@ -105,7 +105,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
         if var.choices or var.type == "bool":
             choices = var.choices or ("true", "false")
             return Select(
-                [(choice, choice) for choice in choices],
+                [(Text(choice), choice) for choice in choices],
                 value=default if default is not None else Select.NULL,
                 allow_blank=default is None,
                 prompt="choose",

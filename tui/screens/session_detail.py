@@ -53,7 +53,7 @@ class SessionDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         session = self.row.session
         with VerticalScroll() as body:
-            body.border_title = f"{self.row.database} · pid {session.pid}"
+            body.border_title = Text(f"{self.row.database} · pid {session.pid}")
             body.border_subtitle = "y copy query · esc close"
             yield Static(self.facts(), id="session-facts")
             yield Static(Text(session.query or NO_DATA), id="session-query")
@@ -80,7 +80,7 @@ class SessionDetailScreen(ModalScreen[None]):
             ("blocked by", blocked_by or None),
             ("sessions behind it", str(self.row.waiters) if self.row.role == "root" else None),
         ):
-            table.add_row(label, value or NO_DATA)
+            table.add_row(label, Text(value or NO_DATA))  # set by clients: never markup
         return table
 
     def action_copy(self) -> None:

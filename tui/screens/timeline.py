@@ -351,7 +351,9 @@ class TimelineScreen(Screen[None]):
             return
         link = entry.link
         if link is None:
-            self.notify(f"{entry.event}: this entry has no row or run to open", timeout=4)
+            self.notify(
+                f"{entry.event}: this entry has no row or run to open", timeout=4, markup=False
+            )
         elif link.pane == "runbooks":
             self.app.run_worker(self.open_run(link.key), group="runbook-run")
         else:
