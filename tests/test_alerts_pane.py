@@ -191,6 +191,31 @@ async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
         assert changed and alerts.ages_change_at > due
 
 
+async def test_a_sources_poll_without_news_waits_for_the_figures_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poll of a healthy source brings the alerts' newest values: they wait for the figures
+    tick like every figure (drawing each poll repainted the pane between two ticks)."""
+    app = alerts_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed_alerts(pilot)
+        alerts = pane(app)
+        alerts.tick(NOW, False, figures=True)
+        drawn: list[float] = []
+        redraw = AlertsPane.redraw
+        monkeypatch.setattr(
+            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
+        )
+        state = app.engine.state
+        source = next(s for s in alerts.sources.values() if s.error is None)
+        polled = state.record_sample(source.id, source.sample, NOW + 1)  # type: ignore[arg-type]
+        app.engine.scheduler.emit(SourceUpdated(polled))
+        await settle(pilot)
+        assert drawn == [], "not news: drawn by the figures tick"
+        alerts.tick(NOW + 2, False, figures=True)
+        assert drawn and not alerts.undrawn
+
+
 async def test_badges_say_suppressed_acknowledged_and_flapping_in_words() -> None:
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:

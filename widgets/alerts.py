@@ -29,7 +29,7 @@ from tui.engine.alert_book import SEVERITY_ORDER, STATE_ORDER, sort_alerts
 from tui.engine.samples import Alert
 from tui.engine.state import SourceState
 from widgets.health import FLAPPING
-from widgets.pane import Pane
+from widgets.pane import Pane, news
 from widgets.status import GLYPHS, STALE, Palette, age, clock_time, problem, same, single_line
 from widgets.table import ColumnSpec, KeyedTable
 from widgets.text_block import TextBlock
@@ -266,10 +266,15 @@ class AlertsPane(Pane):
         return self.now >= self.ages_change_at or bool(self.failing())
 
     def update_source(self, state: SourceState, now: float) -> None:
-        """An external alert source (Alertmanager, Prometheus) polled, or failed to."""
+        """An external alert source (Alertmanager, Prometheus) polled, or failed to: drawn at
+        once when it is news (``news``), else by the next figures tick, as the alerts are (a
+        poll between two ticks drew the alerts' newest values early, a repaint every poll)."""
+        previous = self.sources.get(state.name)
         self.sources[state.name] = state
         self.now = now
-        self.refresh_view()
+        self.undrawn = True
+        if news(previous, state):
+            self.refresh_view()
 
     def firing(self) -> list[Alert]:
         return [alert for alert in self.alerts if alert.state == "firing"]
