@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from tui.engine.actions import Action, ActionRefused, ActionRunner
+from tui.engine.actions import INTERRUPTED, Action, ActionRefused, ActionRunner
 from tui.engine.journal import Journal, identity
 
 CANCEL = Action(
@@ -52,6 +53,27 @@ async def test_failure_is_journaled_with_a_clean_message(tmp_path: Path):
     assert not outcome.ok
     assert "must be a member of the role" in outcome.message
     assert [entry["event"] for entry in journal.entries()] == ["action.requested", "action.failed"]
+
+
+async def test_an_action_cancelled_mid_way_journals_its_end_then_stops(tmp_path: Path):
+    """The console quitting (SIGHUP, q) cancels a running action: the request keeps its
+    outcome in the journal, and the cancellation goes on."""
+    journal = Journal(tmp_path / "journal.jsonl")
+    started = asyncio.Event()
+
+    async def perform() -> str:
+        started.set()
+        await asyncio.sleep(60)
+        return "never"
+
+    task = asyncio.create_task(ActionRunner(journal, read_only=False).run(CANCEL, perform))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    requested, ended = journal.entries()
+    assert (requested["event"], ended["event"]) == ("action.requested", "action.failed")
+    assert (ended["ok"], ended["result"]) == (False, INTERRUPTED)
 
 
 async def test_read_only_refuses_and_runs_nothing(tmp_path: Path):

@@ -1,7 +1,8 @@
 """The console under faults, against real servers started here: PostgreSQL killed and
 restarted, Redis restarted, an HTTP endpoint that hangs, Alertmanager down, a journal on a full
-disk, SIGHUP of the ``watchdeck`` process, a terminal shrunk to 60x20 and back, and the state
-directory read-only or full (a tmpfs of the test's own, remounted or filled).
+disk, SIGHUP of the ``watchdeck`` process (idle, and while a runbook step runs), a terminal
+shrunk to 60x20 and back, and the state directory read-only or full (a tmpfs of the test's
+own, remounted or filled).
 
 Each test drives ``WatchdeckApp`` with a real ``Engine`` (or the real CLI under a pty) and
 asserts the console keeps running, says what is wrong, recovers by itself and loses no journal
@@ -42,7 +43,7 @@ from ui_fixtures import RUNBOOKS, utc
 
 from tui.app import WatchdeckApp
 from tui.engine import logs
-from tui.engine.actions import ActionRefused
+from tui.engine.actions import INTERRUPTED, ActionRefused
 from tui.engine.config import (
     Alerts,
     AlertSource,
@@ -57,7 +58,7 @@ from tui.engine.config import (
 from tui.engine.engine import Engine
 from tui.engine.events import StateProblems
 from tui.engine.journal import Journal, JournalError
-from tui.engine.runbooks.run import RunError, summaries
+from tui.engine.runbooks.run import RunError, runs_dir, summaries
 from tui.engine.runbooks.run import load as load_run
 from tui.engine.samples import CheckSample
 from tui.screens.alert_dialogs import AcknowledgeScreen
@@ -435,6 +436,74 @@ def test_sighup_quits_the_console_cleanly(http_server: str, tmp_path: Path) -> N
     assert journal.path.read_bytes() == before
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records, "watchdeck.log is empty"
+
+
+SLOW_STEP = """\
+# Slow step
+
+```sh {name="Wait for the replica"}
+echo "waiting for the" "replica"
+sleep 300
+```
+"""
+
+
+@pytest.mark.skipif(not PROC.is_dir(), reason="process checks read /proc (Linux)")
+def test_sighup_mid_step_stops_the_step_and_loses_no_record(tmp_path: Path) -> None:
+    """The SSH link drops while a runbook step runs: the console quits cleanly, the step's
+    process group goes with it, the run file says how the step ended (so a resume offers it
+    again) and the journal has the request and its outcome."""
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "slow.md").write_text(SLOW_STEP)
+    config = tmp_path / "watchdeck.yaml"
+    config.write_text(f"version: 1\nrunbooks: {{paths: ['{books}']}}\n")
+    state = tmp_path / "state"
+
+    terminal = Terminal(config, state, (120, 40))
+    try:
+        terminal.wait_for(b"Slow step")
+        terminal.press(b"5")
+        terminal.read_for(0.5)
+        terminal.press(b"r")  # a new run of the highlighted (only) runbook
+        terminal.wait_for(b"took")  # the run screen's step table
+        terminal.press(b"\r")
+        terminal.wait_for(b"runs on: sh")  # the confirm dialog, Cancel focused
+        terminal.press(b"\t")
+        terminal.read_for(0.3)
+        terminal.press(b"\r")
+        terminal.wait_for(b"waiting for the replica")  # its output (the command quotes apart)
+        [run_file] = runs_dir(state).glob("*.jsonl")
+        [started] = [e for e in _run_events(run_file) if e["event"] == "step.process"]
+        assert _group_members(started["pgid"]), "the step is running"
+        terminal.process.send_signal(signal.SIGHUP)
+        terminal.wait_exit()
+    finally:
+        terminal.close()
+    process, seen = terminal.process, bytes(terminal.output)
+    assert process.returncode == 0, seen.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in seen
+    assert _group_members(process.pid) == set(), "the console left processes behind"
+    deadline = time.monotonic() + 10
+    while _group_members(started["pgid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group_members(started["pgid"]) == set(), "the step's processes outlived the console"
+    step = load_run(state, run_file.stem).state(1)
+    assert step.status == "failed" and "interrupted" in step.message
+    entries = journal_lines(state / "journal.jsonl")
+    assert [e["event"] for e in entries] == [
+        "runbook.run.started",
+        "action.requested",
+        "runbook.step.result",
+        "action.failed",
+    ]
+    requested, ended = entries[1], entries[3]
+    assert (ended["action"], ended["details"]) == (requested["action"], requested["details"])
+    assert ended["result"] == INTERRUPTED
+
+
+def _run_events(run_file: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in run_file.read_text().splitlines()]
 
 
 # --- 7. Terminal resized to 60x20 and back ------------------------------------------------

@@ -8,6 +8,7 @@ its trace.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from tui.engine.errors import describe
 from tui.engine.journal import Journal, JournalError
 from tui.engine.logs import log
+
+INTERRUPTED = "interrupted: the console stopped before it ended"
+"""The outcome journaled for an action whose task was cancelled (the console quit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,17 @@ class ActionRunner:
         began = time.perf_counter()
         try:
             message = await perform()
+        except asyncio.CancelledError:  # the console quit (SIGHUP, q) while it ran
+            self._finish(action, Outcome(ok=False, message=INTERRUPTED), trace, began)
+            raise
         except Exception as exc:
             outcome = Outcome(ok=False, message=describe(exc))
         else:
             outcome = Outcome(ok=True, message=message)
+        return self._finish(action, outcome, trace, began)
+
+    def _finish(self, action: Action, outcome: Outcome, trace: str, began: float) -> Outcome:
+        """Log and journal how a requested action ended, and tell the listeners."""
         log(
             "action.done" if outcome.ok else "action.failed",
             "info" if outcome.ok else "warning",
