@@ -406,6 +406,14 @@ def _group_members(pgid: int) -> set[int]:
     return found
 
 
+def _quit_cleanly(terminal: Terminal) -> None:
+    """The console exited 0 without a traceback and left no process of its group behind."""
+    process, seen = terminal.process, bytes(terminal.output)
+    assert process.returncode == 0, seen.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in seen
+    assert _group_members(process.pid) == set(), "processes left behind"
+
+
 @pytest.mark.skipif(not PROC.is_dir(), reason="process checks read /proc (Linux)")
 def test_sighup_quits_the_console_cleanly(http_server: str, tmp_path: Path) -> None:
     config = tmp_path / "watchdeck.yaml"
@@ -429,10 +437,7 @@ def test_sighup_quits_the_console_cleanly(http_server: str, tmp_path: Path) -> N
         terminal.wait_exit()
     finally:
         terminal.close()
-    process, seen = terminal.process, bytes(terminal.output)
-    assert process.returncode == 0, seen.decode(errors="replace")[-2000:]
-    assert b"Traceback" not in seen
-    assert _group_members(process.pid) == set(), "processes left behind"
+    _quit_cleanly(terminal)
     assert journal.path.read_bytes() == before
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records, "watchdeck.log is empty"
@@ -480,10 +485,7 @@ def test_sighup_mid_step_stops_the_step_and_loses_no_record(tmp_path: Path) -> N
         terminal.wait_exit()
     finally:
         terminal.close()
-    process, seen = terminal.process, bytes(terminal.output)
-    assert process.returncode == 0, seen.decode(errors="replace")[-2000:]
-    assert b"Traceback" not in seen
-    assert _group_members(process.pid) == set(), "the console left processes behind"
+    _quit_cleanly(terminal)
     deadline = time.monotonic() + 10
     while _group_members(started["pgid"]) and time.monotonic() < deadline:
         time.sleep(0.1)
