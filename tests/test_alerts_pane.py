@@ -216,6 +216,34 @@ async def test_a_sources_poll_without_news_waits_for_the_figures_tick(
         assert drawn and not alerts.undrawn
 
 
+async def test_a_new_value_of_the_same_alerts_waits_for_the_figures_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rule renders its value into the summary and the annotations: each evaluation brings
+    new ones, which are figures (drawing them at once repainted the table a frame after
+    every figures tick)."""
+    app = alerts_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed_alerts(pilot)
+        alerts = pane(app)
+        alerts.tick(NOW, False, figures=True)
+        drawn: list[float] = []
+        redraw = AlertsPane.redraw
+        monkeypatch.setattr(
+            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
+        )
+        first, *others = alerts.alerts
+        summary = "Disk on db1 is 97% full"
+        moved = dataclasses.replace(
+            first, value=97.0, summary=summary, annotations={**first.annotations, "x": summary}
+        )
+        app.engine.scheduler.emit(AlertsUpdated((moved, *others), NOW + 1))
+        await settle(pilot)
+        assert drawn == [], "not news: drawn by the figures tick"
+        alerts.tick(NOW + 2, False, figures=True)
+        assert drawn and summary in cell(app, moved.key, "summary")
+
+
 async def test_badges_say_suppressed_acknowledged_and_flapping_in_words() -> None:
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:

@@ -521,9 +521,13 @@ class AlertsPane(Pane):
 
 
 def _standing(alerts: Sequence[Alert]) -> list[Alert]:
-    """The alerts without their figures (value, summary, description): what is news."""
+    """The alerts without their figures (value, summary, description, and the annotations a
+    rule renders them into): what is news."""
     return sorted(
-        (replace(alert, value=None, summary="", description="") for alert in alerts),
+        (
+            replace(alert, value=None, summary="", description="", annotations={})
+            for alert in alerts
+        ),
         key=lambda alert: alert.key,
     )
 
