@@ -161,7 +161,7 @@ async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ages show minutes, so most ticks would redraw the same text: the pane waits for the
-    first age due to change, then shows it."""
+    first age due to change, then shows it with the next figures."""
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:
         await feed_alerts(pilot)
@@ -184,6 +184,8 @@ async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
         before = cell(app, key, "since")
         alerts.tick(due - 1, False)
         assert drawn == [], "no age changes before its minute"
+        alerts.tick(due, False, figures=False)
+        assert drawn == [], "a due age is a figure: it waits for the figures tick"
         alerts.tick(due, False)
         await pilot.pause()
         assert drawn == [due]

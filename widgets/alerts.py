@@ -260,10 +260,16 @@ class AlertsPane(Pane):
         if news:
             self.refresh_view()
 
+    def tick(self, now: float, paused: bool, *, figures: bool = True) -> None:
+        """Ages change once a minute per alert: one that is due is a figure, drawn by the
+        figures tick (each alert's minute drew a frame of its own)."""
+        if now >= self.ages_change_at:
+            self.undrawn = True
+        super().tick(now, paused, figures=figures)
+
     def clock_bound(self) -> bool:
-        """Ages change once a minute per alert: a tick redraws when one is due, or while a
-        failing source counts down to its retry."""
-        return self.now >= self.ages_change_at or bool(self.failing())
+        """A failing source counts down to its retry."""
+        return bool(self.failing())
 
     def update_source(self, state: SourceState, now: float) -> None:
         """An external alert source (Alertmanager, Prometheus) polled, or failed to: drawn at
