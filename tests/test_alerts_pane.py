@@ -157,6 +157,16 @@ async def test_engine_order_one_row_per_alert_and_groups_that_fold() -> None:
         assert len(keys(app)) == 13
 
 
+def recorded_redraws(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pane's clock at each redraw of the Alerts pane from now on."""
+    drawn: list[float] = []
+    redraw = AlertsPane.redraw
+    monkeypatch.setattr(
+        AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
+    )
+    return drawn
+
+
 async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -166,11 +176,7 @@ async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
     async with app.run_test(size=BIG) as pilot:
         await feed_alerts(pilot)
         alerts = pane(app)
-        drawn: list[float] = []
-        redraw = AlertsPane.redraw
-        monkeypatch.setattr(
-            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
-        )
+        drawn = recorded_redraws(monkeypatch)
         for failing in alerts.failing():  # back: a failing source's countdown ticks too
             state = app.engine.state.record_sample(failing.id, failing.sample, NOW)
             app.engine.scheduler.emit(SourceUpdated(state))
@@ -203,11 +209,7 @@ async def test_a_sources_poll_without_news_waits_for_the_figures_tick(
         await feed_alerts(pilot)
         alerts = pane(app)
         alerts.tick(NOW, False, figures=True)
-        drawn: list[float] = []
-        redraw = AlertsPane.redraw
-        monkeypatch.setattr(
-            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
-        )
+        drawn = recorded_redraws(monkeypatch)
         state = app.engine.state
         source = next(s for s in alerts.sources.values() if s.error is None)
         polled = state.record_sample(source.id, source.sample, NOW + 1)  # type: ignore[arg-type]
@@ -229,11 +231,7 @@ async def test_a_new_value_of_the_same_alerts_waits_for_the_figures_tick(
         await feed_alerts(pilot)
         alerts = pane(app)
         alerts.tick(NOW, False, figures=True)
-        drawn: list[float] = []
-        redraw = AlertsPane.redraw
-        monkeypatch.setattr(
-            AlertsPane, "redraw", lambda self: (drawn.append(self.now), redraw(self))[1]
-        )
+        drawn = recorded_redraws(monkeypatch)
         first, *others = alerts.alerts
         summary = "Disk on db1 is 97% full"
         moved = dataclasses.replace(
