@@ -175,3 +175,40 @@ def test_the_terminal_shows_what_a_full_redraw_shows(http_server: str, tmp_path:
         if a != b
     ]
     assert not differing, "\n".join(differing)
+
+
+def _thread_wakeups(pid: int) -> int:
+    """Times the console's threads other than the main one went to sleep and woke (Linux)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name != str(pid):
+            status = (task / "status").read_text()
+            total += int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+    return total
+
+
+def test_the_input_thread_sleeps_until_a_key_and_a_lone_esc_still_counts(
+    http_server: str, tmp_path: Path
+) -> None:
+    """Textual's input thread wakes ten times a second; the console's sleeps while no key
+    comes. Keys still arrive, and a lone ESC (told from the start of a sequence by a timeout
+    while input is arriving) still closes the help."""
+    config = tmp_path / "watchdeck.yaml"
+    config.write_text(
+        f"version: 1\nchecks:\n  - {{name: api, url: '{http_server}/ok', interval: 60s}}\n"
+    )
+    terminal = Terminal(config, tmp_path / "state", (WIDTH, HEIGHT))
+    try:
+        terminal.wait_for(b"api")
+        terminal.read_for(1.5)
+        before = _thread_wakeups(terminal.process.pid)
+        terminal.read_for(3.0)
+        assert _thread_wakeups(terminal.process.pid) - before < 10, "threads woke while idle"
+        terminal.press(b"?")
+        terminal.wait_for(b"to close")
+        terminal.press(b"\x1b")
+        terminal.read_for(1.0)
+        terminal.press(b"q")  # with the help still open, q would close it instead of quitting
+        assert terminal.wait_exit() == 0
+    finally:
+        terminal.close()

@@ -167,6 +167,7 @@ async def test_a_text_cell_is_drawn_exactly_as_datatable_draws_it(value: Text) -
                         width,
                         cursor,
                         hover,
+                        table.drawing(),
                     )
                     table._cell_render_cache.clear()  # keyed without the width
                     theirs = DataTable._render_cell(
@@ -186,7 +187,10 @@ async def test_a_cell_that_does_not_fit_is_left_to_datatable() -> None:
         too_long = Text("longer than the cell")
         table.update_cell("check-1", "detail", too_long)
         args = (RowKey("check-1"), table.get_row_index("check-1"), table.get_column_index("detail"))
-        assert table._render_one_line(too_long, *args, table.rich_style, 8, False, False) is None
+        drawn = table._render_one_line(
+            too_long, *args, table.rich_style, 8, False, False, table.drawing()
+        )
+        assert drawn is None
 
 
 @pytest.mark.parametrize("name", ["api[/x]", "x[b]y", "[link=x]docs"])

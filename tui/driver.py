@@ -13,18 +13,32 @@ again; ctrl+l in the console does the same by hand.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from itertools import groupby
+import selectors
+import threading
+import time
+from codecs import getincrementaldecoder
+from collections.abc import Iterable
+from functools import lru_cache
+from itertools import groupby, repeat
 from operator import itemgetter
+from typing import NamedTuple
 
 from rich.cells import cell_len, get_character_cell_size
+from textual import constants
+from textual._parser import ParseError
+from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+from textual.message import Message
 
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 RESETS = ("0", "")
 RESET_SEQUENCE = "\x1b[0m"
 MIXED = object()
+TICK = 0.1
+"""How often the input thread looks at the parser's timeout while input is arriving."""
 CURSOR_TO = re.compile(r"\x1b\[(\d+);(\d+)H")
 STYLING = re.compile(r"\x1b\[[0-9;:]*m|\x1b\]8;[^\x1b\x07]*(?:\x1b\\|\x07)")
 """What may sit between the characters of a line: styles and hyperlinks (OSC 8)."""
@@ -82,8 +96,8 @@ class ScreenMemory:
     """
 
     def __init__(self) -> None:
-        self.rows: dict[int, dict[int, tuple[int, str]]] = {}
-        """Row -> first column -> (column after the run, the run as written)."""
+        self.rows: dict[int, dict[int, Run]] = {}
+        """Row -> first column -> the run written there."""
 
     def forget(self) -> None:
         self.rows.clear()
@@ -109,32 +123,44 @@ class ScreenMemory:
     def difference(self, row: int, column: int, run: str) -> str:
         """What to write for ``run`` at ``row``, ``column``: nothing when the terminal shows it
         already, the changed cells when only some changed, else all of it."""
+        cells = self.rows.setdefault(row, {})
+        known = cells.get(column)
+        if known is not None and known.written == run:
+            return ""
         text = STYLING.sub("", run)
         if CONTROL.search(text):
             self.forget()  # a line that moves the cursor by itself: no longer followed
             return f"\x1b[{row};{column}H{run}"
-        end = column + cell_len(text)
-        cells = self.rows.setdefault(row, {})
-        known = cells.get(column)
-        if known is not None and known[0] == end:
-            if known[1] == run:
-                return ""
-            middle = changed_cells(known[1], run)
+        written = Run(column + cell_len(text), run, styled_cells(run))
+        if known is not None and known.end == written.end:
+            middle = changed_cells(known.cells, written.cells)
             if middle is not None:
-                cells[column] = (end, run)
+                cells[column] = written
                 offset, styled = middle
                 return f"\x1b[{row};{column + offset}H{styled}" if styled else ""
-        for start in [start for start, (stop, _) in cells.items() if start < end and stop > column]:
+        for start in [
+            start for start, seen in cells.items() if start < written.end and seen.end > column
+        ]:
             del cells[start]
-        cells[column] = (end, run)
+        cells[column] = written
         return f"\x1b[{row};{column}H{run}"
 
 
-def changed_cells(before: str, after: str) -> tuple[int, str] | None:
-    """Where ``after`` starts to differ from ``before`` (same width) and its cells from there
-    to the last differing one, styled; ``None`` when the runs cannot be split into cells of
-    one column (wide or combining characters, hyperlinks): those are sent whole."""
-    old, new = styled_cells(before), styled_cells(after)
+class Run(NamedTuple):
+    end: int
+    """The column after the run."""
+    written: str
+    """The run as written, styles and all."""
+    cells: list[tuple[str, str]] | None
+    """Its cells (``styled_cells``), or ``None`` when they are not one column each."""
+
+
+def changed_cells(
+    old: list[tuple[str, str]] | None, new: list[tuple[str, str]] | None
+) -> tuple[int, str] | None:
+    """Where the ``new`` cells (as many as the ``old``) start to differ and them from there
+    to the last differing one, styled; ``None`` when either run could not be split into cells
+    of one column (wide or combining characters, hyperlinks): those are sent whole."""
     if old is None or new is None or len(old) != len(new):
         return None
     first, last = 0, len(new)
@@ -154,11 +180,18 @@ def styled_cells(run: str) -> list[tuple[str, str]] | None:
     for index, part in enumerate(SGR.split(run)):
         if index % 2:
             style = "" if part in RESETS else f"{style};{part}" if style else part
-        elif part.isascii() or all(get_character_cell_size(char) == 1 for char in part):
-            cells.extend((char, style) for char in part)
+        elif part.isascii() or _one_column_each(part):
+            cells.extend(zip(part, repeat(style)))
         else:
             return None
     return cells
+
+
+@lru_cache(maxsize=4096)
+def _one_column_each(text: str) -> bool:
+    """Whether every character of ``text`` takes one column (the same glyphs and box lines
+    come back in every frame)."""
+    return all(get_character_cell_size(char) == 1 for char in text)
 
 
 def styled_text(cells: list[tuple[str, str]]) -> str:
@@ -170,13 +203,82 @@ def styled_text(cells: list[tuple[str, str]]) -> str:
     return "".join(out)
 
 
+class WakingEvent(threading.Event):
+    """An Event that a selector can wait for too: setting it makes ``reader`` readable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reader, self._writer = os.pipe()
+        os.set_blocking(self.reader, False)
+
+    def set(self) -> None:
+        super().set()
+        with contextlib.suppress(OSError):
+            os.write(self._writer, b"\0")
+
+    def clear(self) -> None:
+        super().clear()
+        with contextlib.suppress(OSError):
+            while os.read(self.reader, 512):
+                pass
+
+    def close(self) -> None:
+        os.close(self.reader)
+        os.close(self._writer)
+
+
 class CompactDriver(LinuxDriver):
-    """Linux/macOS terminal driver sending only what changed, with fewer style bytes."""
+    """Linux/macOS terminal driver sending only what changed, with fewer style bytes, whose
+    input thread sleeps while no key comes."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.memory = ScreenMemory()
         self.size: os.terminal_size | None = None
+        self.exit_event = WakingEvent()
+
+    def run_input_thread(self) -> None:
+        """Read keys until ``disable_input`` sets the exit event.
+
+        Textual's loop wakes ten times a second to see whether to stop, about 5 % of the
+        idle console's CPU in the demo. This one sleeps until a key comes or the exit event
+        wakes it; it times out (to let the parser tell a lone ESC from the start of a
+        sequence) only in the moments after input arrived.
+        """
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+        settle = 2 * constants.ESCAPE_DELAY + TICK
+        last_input = -settle
+        selector = selectors.SelectSelector()  # as Textual's: select() works on every tty
+        selector.register(self.fileno, selectors.EVENT_READ)
+        selector.register(self.exit_event.reader, selectors.EVENT_READ)
+        try:
+            while not self.exit_event.is_set():
+                waiting = time.monotonic() - last_input < settle
+                ready = {key.fd for key, _ in selector.select(TICK if waiting else None)}
+                if self.fileno in ready:
+                    data = decode(os.read(self.fileno, 4096))
+                    if data:
+                        self._dispatch(parser.feed(data))
+                        last_input = time.monotonic()
+                    else:  # end of input (a pipe): nothing more will come
+                        selector.unregister(self.fileno)
+                self._dispatch(parser.tick())
+            time.sleep(TICK)  # let a lone ESC typed last time out, as Textual does
+            self._dispatch(parser.tick())
+        finally:
+            selector.close()
+            with contextlib.suppress(EOFError, ParseError):
+                for _ in parser.feed(""):
+                    pass
+
+    def _dispatch(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self.process_message(message)
+
+    def close(self) -> None:
+        super().close()
+        self.exit_event.close()
 
     def write(self, data: str) -> None:
         size = self.terminal_size()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 from rich.text import Text
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.widget import Widget
 
 from tui.engine.report import source_status
@@ -43,6 +45,9 @@ class Pane(Vertical):
     }
     """
 
+    _subtitle_changing = False
+    """While a new subtitle is set: its refresh repaints the bottom border only."""
+
     def __init__(self, number: int, title: str, *, id: str) -> None:
         super().__init__(id=id)
         self.number = number
@@ -68,11 +73,32 @@ class Pane(Vertical):
         return Text()
 
     def show_problem(self, problem: bool, subtitle: Text) -> None:
-        """Set the ``-problem`` class and the subtitle (setting either redraws the pane)."""
+        """Set the ``-problem`` class (which redraws the pane) and the subtitle (which redraws
+        the bottom border only)."""
         self.set_class(problem, "-problem")
         if not same(subtitle, self._subtitle):
             self._subtitle = subtitle
-            self.border_subtitle = subtitle
+            self._subtitle_changing = True
+            try:
+                self.border_subtitle = subtitle
+            finally:
+                self._subtitle_changing = False
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        """Textual repaints a whole pane for a new subtitle: its border and every line of
+        what it holds composed and sent again. The subtitles carry live figures (the queues
+        pane's worst depth), so each poll did that; only the bottom border changes."""
+        if self._subtitle_changing and not regions and self.is_mounted:
+            width, height = self.outer_size
+            left, top = self.content_offset
+            regions = (Region(-left, height - 1 - top, width, 1),)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def tick(self, now: float, paused: bool, *, figures: bool = True) -> None:
         """Re-render what depends on the time (ages, retry countdowns) or on pausing, and,

@@ -24,6 +24,22 @@ RENDERS_PER_CELL = 8
 """Renders kept per cell value (cursor on or off, focus, widths, positions after a sort)."""
 
 
+class Drawing(NamedTuple):
+    """What drawing a row reads for each of its cells, read once per render: each is a
+    reactive, a lookup through Textual's descriptor, about a hundred for one table line."""
+
+    lean: bool
+    """A row cursor, no row labels, no fixed rows or columns: every table here."""
+    fixed: bool
+    padding: int
+    show_cursor: bool
+    show_hover: bool
+    css_foreground: bool
+    css_background: bool
+    widths: tuple[int, ...]
+    console: Console
+
+
 class ColumnSpec(NamedTuple):
     key: str
     label: str
@@ -102,6 +118,7 @@ class KeyedTable(PlainTable):
         """Rows updated during a ``sync``, repainted once at its end."""
         self._rendering = False
         self._render_style: Style | None = None
+        self._render_drawing: Drawing | None = None
         for spec in self.specs:
             self.add_column(spec.label, key=spec.key, width=spec.width)
 
@@ -146,8 +163,10 @@ class KeyedTable(PlainTable):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """DataTable looks up the table's Rich style for every line it draws, a walk over the
-        styles of every ancestor; nothing restyles while one render runs, so once per render."""
+        styles of every ancestor; nothing restyles while one render runs, so once per render
+        (and the ``Drawing`` settings)."""
         self._render_style = None
+        self._render_drawing = None
         self._rendering = True
         try:
             return super().render_lines(crop)
@@ -162,6 +181,29 @@ class KeyedTable(PlainTable):
             self._render_style = super().rich_style
         return self._render_style
 
+    def drawing(self) -> Drawing:
+        if self._render_drawing is not None:
+            return self._render_drawing
+        fixed = bool(self.fixed_rows or self.fixed_columns)
+        drawing = Drawing(
+            lean=not (
+                fixed
+                or self.cursor_type != "row"
+                or (self._labelled_row_exists and self.show_row_labels)
+            ),
+            fixed=fixed,
+            padding=self.cell_padding,
+            show_cursor=self.show_cursor,
+            show_hover=self._show_hover_cursor,
+            css_foreground=self.cursor_foreground_priority == "css",
+            css_background=self.cursor_background_priority == "css",
+            widths=tuple(column.get_render_width(self) for column in self.ordered_columns),
+            console=self.app.console,
+        )
+        if self._rendering:
+            self._render_drawing = drawing
+        return drawing
+
     def _render_line_in_row(
         self,
         row_key: RowKey,
@@ -174,16 +216,13 @@ class KeyedTable(PlainTable):
         here): DataTable also works out the header style and the background colours for each
         line, two more walks over every ancestor's styles, used only by labels, fixed columns
         and other cursors. Same segments (a test compares them with DataTable's)."""
-        if (
-            self.fixed_columns
-            or self.cursor_type != "row"
-            or (self._labelled_row_exists and self.show_row_labels)
-        ):
+        drawing = self.drawing()
+        if not drawing.lean:
             return super()._render_line_in_row(
                 row_key, line_no, base_style, cursor_location, hover_location
             )
         cache_key = (row_key, line_no, base_style, cursor_location, hover_location, "row",
-                     self.show_cursor, self._show_hover_cursor, self._update_count,
+                     drawing.show_cursor, drawing.show_hover, self._update_count,
                      self._pseudo_class_state)  # fmt: skip
         cached = self._row_render_cache.get(cache_key)
         if cached is not None:
@@ -194,14 +233,13 @@ class KeyedTable(PlainTable):
         hover = row_index == hover_location.row
         line: Lines = []
         used = self._row_label_column_width
-        for column_index, column in enumerate(self.ordered_columns):
-            width = column.get_render_width(self)
+        for column_index, width in enumerate(drawing.widths):
             used += width
             cells = self._render_cell(row_index, column_index, row_style, width, cursor, hover)
             line.append(cells[line_no])
         extend_style, _ = self._get_styles_to_render_cell(
             row_index == -1, False, False, hover, cursor,
-            self.show_cursor, self._show_hover_cursor, False, False,
+            drawing.show_cursor, drawing.show_hover, False, False,
         )  # fmt: skip
         extend_style = row_style + extend_style
         extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
@@ -231,13 +269,14 @@ class KeyedTable(PlainTable):
         known = self._renders.get((row, column))
         if known is None or len(known) > RENDERS_PER_CELL:
             known = self._renders[row, column] = {}
+        drawing = self.drawing()
         asked = (row_index, column_index, base_style, width, cursor, hover,
-                 self.show_cursor, self._show_hover_cursor, self._pseudo_class_state)  # fmt: skip
+                 drawing.show_cursor, drawing.show_hover, self._pseudo_class_state)  # fmt: skip
         lines = known.get(asked)
         if lines is None:
             value = self._data[row][column]
             lines = self._render_one_line(value, row, row_index, column_index, base_style, width,
-                                          cursor, hover)  # fmt: skip
+                                          cursor, hover, drawing)  # fmt: skip
             if lines is None:
                 lines = super()._render_cell(
                     row_index, column_index, base_style, width, cursor, hover
@@ -255,6 +294,7 @@ class KeyedTable(PlainTable):
         width: int,
         cursor: bool,
         hover: bool,
+        drawing: Drawing,
     ) -> Lines | None:
         """The segments DataTable's ``_render_cell`` makes of a one-line ``Text`` that fits its
         cell, made directly: DataTable renders every cell through Rich's ``Padding`` and
@@ -262,30 +302,29 @@ class KeyedTable(PlainTable):
         ``None`` for anything else (wrapping, a text that does not fit, other renderables):
         DataTable does it.
         """
-        pad = self.cell_padding
+        pad = drawing.padding
         if (
             not isinstance(value, Text)
             or value.justify not in (None, "default")
             or "\n" in value.plain
             or "\t" in value.plain
             or self.rows[row].height != 1
-            or self.fixed_rows
-            or self.fixed_columns
+            or drawing.fixed
         ):
             return None
         room = width - 2 * pad - cell_len(value.plain)
         if room < 0:
             return None
         component, post = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+            False, False, False, hover, cursor, drawing.show_cursor, drawing.show_hover,
+            drawing.css_foreground, drawing.css_background,
         )  # fmt: skip
         pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component
         blank = pre + post
         line = [Segment(" " * pad, blank)] if pad else []
         line += [
             Segment(text, blank if style is None else pre + style + post)
-            for text, style, _control in _text_segments(value, self.app.console)
+            for text, style, _control in _text_segments(value, drawing.console)
             if text
         ]
         if room + pad:
