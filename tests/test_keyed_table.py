@@ -244,3 +244,20 @@ async def test_a_row_is_drawn_exactly_as_datatable_draws_it() -> None:
                         )
                         compared += 1
         assert compared == 3 * 3 * 3 * 4
+
+
+async def test_a_cell_out_of_sight_repaints_nothing_and_shows_when_scrolled_to() -> None:
+    """A narrow table: ``detail`` is off to the right. Its change repaints nothing (an alert's
+    summary, a queue's workers change with every poll); scrolled into view, it shows."""
+    app = TableApp(ROWS)
+    async with app.run_test(size=(24, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(KeyedTable)
+        assert "status 200" not in " ".join(lines_of(app))
+        table.sync({**ROWS, "check-5": (*ROWS["check-5"][:3], "status 503")})
+        assert not table._repaint_regions, "nothing in sight changed"
+        await pilot.pause()
+        table.scroll_to(x=table.virtual_size.width, animate=False)
+        await pilot.pause()
+        shown = [strip.text for strip in table.render_lines(table.size.region)]
+        assert any("status 503" in line for line in shown), shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate
 from typing import Any, ClassVar, NamedTuple
 
 from rich.cells import cell_len
@@ -114,8 +115,8 @@ class KeyedTable(PlainTable):
         self._renders: dict[tuple[RowKey, ColumnKey], dict[tuple[Any, ...], Lines]] = {}
         """Per cell, the renders of its current value by how they were asked (dropped when
         the value changes)."""
-        self._changed_rows: set[RowKey] | None = None
-        """Rows updated during a ``sync``, repainted once at its end."""
+        self._changed: dict[RowKey, set[ColumnKey]] | None = None
+        """Cells updated during a ``sync``, by row, repainted once at its end."""
         self._rendering = False
         self._render_style: Style | None = None
         self._render_drawing: Drawing | None = None
@@ -131,12 +132,12 @@ class KeyedTable(PlainTable):
         """
         follow = self.highlighted_key if (self.has_focus or arranged) else None
         updates_before = self._update_count
-        self._changed_rows = set()
+        self._changed = {}
         try:
             self._sync(rows, arranged=arranged)
         finally:
-            changed, self._changed_rows = self._changed_rows, None
-            self._repaint_rows(changed)
+            changed, self._changed = self._changed, None
+            self._repaint(changed)
         if follow is not None and follow in self.rows:
             index = self.get_row_index(follow)
             if index != self.cursor_row:
@@ -362,20 +363,32 @@ class KeyedTable(PlainTable):
             return
         self._data[row][column] = value
         self._update_count += 1
-        if self._changed_rows is None:
-            self._repaint_rows({row})
+        if self._changed is None:
+            self._repaint({row: {column}})
         else:
-            self._changed_rows.add(row)
+            self._changed.setdefault(row, set()).add(column)
 
-    def _repaint_rows(self, rows: set[RowKey]) -> None:
-        """Repaint these rows, or the whole table when they are more than it shows (each row's
+    def _repaint(self, changed: Mapping[RowKey, set[ColumnKey]]) -> None:
+        """Repaint each row with a changed cell in sight: a value scrolled out of sight (a
+        queue's workers, an alert's summary) repaints nothing, its line is drawn afresh when
+        scrolled into view. The whole table when more rows changed than it shows (each row's
         place is a sum over the rows above it: thousands of them would cost seconds)."""
-        if len(rows) >= self.size.height:
+        if len(changed) >= self.size.height:
             self.refresh()
             return
-        for row in rows:
-            if row in self._row_locations:
-                self.refresh_row(self._row_locations.get(row))
+        widths = self.drawing().widths
+        lefts = list(accumulate(widths, initial=self._row_label_column_width))
+        window = self.window_region
+        for row, columns in changed.items():
+            if row not in self._row_locations:
+                continue
+            index = self._row_locations.get(row)
+            line = self._get_row_region(index)
+            places = [self._column_locations.get(column) for column in columns]
+            first, last = min(places), max(places)
+            span = Region(lefts[first], line.y, lefts[last] + widths[last] - lefts[first], 1)
+            if window.overlaps(span):
+                self.refresh_row(index)
 
     def _drop_stale_renders(self) -> None:
         """DataTable keys its render caches by its update count, so after an update every
