@@ -371,24 +371,26 @@ class KeyedTable(PlainTable):
     def _repaint(self, changed: Mapping[RowKey, set[ColumnKey]]) -> None:
         """Repaint each row with a changed cell in sight: a value scrolled out of sight (a
         queue's workers, an alert's summary) repaints nothing, its line is drawn afresh when
-        scrolled into view. The whole table when more rows changed than it shows (each row's
-        place is a sum over the rows above it: thousands of them would cost seconds)."""
+        scrolled into view. The whole table when more rows changed than it shows. (Rows are
+        placed in one pass: ``refresh_row`` sums the heights of the rows above each row.)"""
         if len(changed) >= self.size.height:
             self.refresh()
             return
         widths = self.drawing().widths
         lefts = list(accumulate(widths, initial=self._row_label_column_width))
         window = self.window_region
-        for row, columns in changed.items():
-            if row not in self._row_locations:
-                continue
-            index = self._row_locations.get(row)
-            line = self._get_row_region(index)
-            places = [self._column_locations.get(column) for column in columns]
-            first, last = min(places), max(places)
-            span = Region(lefts[first], line.y, lefts[last] + widths[last] - lefts[first], 1)
-            if window.overlaps(span):
-                self.refresh_row(index)
+        top = self.header_height if self.show_header else 0
+        for row in self.ordered_rows:
+            columns = changed.get(row.key)
+            if columns:
+                places = [self._column_locations.get(column) for column in columns]
+                first, last = min(places), max(places)
+                right = lefts[last] + widths[last]
+                span = Region(lefts[first], top, right - lefts[first], row.height)
+                if window.overlaps(span):
+                    line = Region(0, top, max(self.size.width, lefts[-1]), row.height)
+                    self.refresh(line.translate(-self.scroll_offset))
+            top += row.height
 
     def _drop_stale_renders(self) -> None:
         """DataTable keys its render caches by its update count, so after an update every
