@@ -199,6 +199,16 @@ async def test_a_tick_redraws_the_pane_only_when_an_age_moves_on(
         assert changed and alerts.ages_change_at > due
 
 
+async def drawn_from_a_figures_tick(
+    app: WatchdeckApp, pilot: Pilot[int], monkeypatch: pytest.MonkeyPatch
+) -> tuple[AlertsPane, list[float]]:
+    """The pane with its alerts drawn by a figures tick, and its redraws recorded from then."""
+    await feed_alerts(pilot)
+    alerts = pane(app)
+    alerts.tick(NOW, False, figures=True)
+    return alerts, recorded_redraws(monkeypatch)
+
+
 async def test_a_sources_poll_without_news_waits_for_the_figures_tick(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -206,10 +216,7 @@ async def test_a_sources_poll_without_news_waits_for_the_figures_tick(
     tick like every figure (drawing each poll repainted the pane between two ticks)."""
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:
-        await feed_alerts(pilot)
-        alerts = pane(app)
-        alerts.tick(NOW, False, figures=True)
-        drawn = recorded_redraws(monkeypatch)
+        alerts, drawn = await drawn_from_a_figures_tick(app, pilot, monkeypatch)
         state = app.engine.state
         source = next(s for s in alerts.sources.values() if s.error is None)
         polled = state.record_sample(source.id, source.sample, NOW + 1)  # type: ignore[arg-type]
@@ -228,10 +235,7 @@ async def test_a_new_value_of_the_same_alerts_waits_for_the_figures_tick(
     every figures tick)."""
     app = alerts_app()
     async with app.run_test(size=BIG) as pilot:
-        await feed_alerts(pilot)
-        alerts = pane(app)
-        alerts.tick(NOW, False, figures=True)
-        drawn = recorded_redraws(monkeypatch)
+        alerts, drawn = await drawn_from_a_figures_tick(app, pilot, monkeypatch)
         first, *others = alerts.alerts
         summary = "Disk on db1 is 97% full"
         moved = dataclasses.replace(
