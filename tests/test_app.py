@@ -3,6 +3,7 @@ run against a real engine polling a real HTTP server."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Markdown, OptionList
 from ui_fixtures import NOW, feed, make_app, make_config, make_engine, utc
 
-from tui.app import EngineEvent, WatchdeckApp
+from tui.app import YOUNG_OBJECTS, EngineEvent, WatchdeckApp, settle_heap
 from tui.engine.config import Check, Config, Database, Queue, Settings
 from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
@@ -403,3 +404,14 @@ async def test_unreachable_real_sources_show_errors_and_no_secret(refused_url: s
         assert plain(queues.get_cell("emails", "depth")) == "—"
         assert app.deck.query_one("#database", Pane).has_class("-problem")
         assert "hunter2" not in app.export_screenshot()
+
+
+def test_settling_the_heap_freezes_it_and_collects_the_young_less_often() -> None:
+    threshold = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_OBJECTS, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

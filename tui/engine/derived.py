@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice, pairwise, takewhile
+from itertools import islice, pairwise
 from typing import NamedTuple
 
 FLAP_RESULTS = 21
@@ -138,12 +138,17 @@ class CheckHistory:
     def stats(self, now: float, window: float) -> CheckStats:
         """Window metrics over the results newer than ``now - window``."""
         start = now - window
-        inside = list(takewhile(lambda result: result.at > start, reversed(self.results)))
-        ups = sum(result.up for result in inside)
-        latencies = sorted(
-            result.latency_ms for result in inside if result.up and result.latency_ms is not None
-        )
-        polls = len(inside)
+        polls = ups = 0
+        latencies: list[float] = []
+        for result in reversed(self.results):  # newest first, to the window's start
+            if result.at <= start:
+                break
+            polls += 1
+            if result.up:
+                ups += 1
+                if result.latency_ms is not None:
+                    latencies.append(result.latency_ms)
+        latencies.sort()
         recent = list(islice(reversed(self.results), RECENT_RESULTS))
         return CheckStats(
             window_s=window,
