@@ -7,12 +7,12 @@ answers ``/fast`` at once and never answers ``/hang``. One cycle is 999 checks o
 one of ``/hang``, all with a 2 s timeout, run three ways, interleaved:
 
 - engine: the real ``Engine`` on a ``Config`` built in code, ``scheduler.poll_once()``;
-- bare gather: one shared ``httpx.AsyncClient`` made like the engine's (same limits, same
-  timeout), ``asyncio.gather`` of all requests at once;
-- bare bounded: the same, with an ``asyncio.Semaphore`` of the pool size in front, because
-  httpcore 1.0's pool scans every queued request against every connection on each change
-  (O(queued x connections), encode/httpcore#1035): a thousand requests queued at once
-  starve the event loop.
+- bare gather: an ``httpx.AsyncClient`` made like the engine's (same limits, same timeout),
+  ``asyncio.gather`` of all requests at once;
+- bare bounded: the same on a client of its own, with an ``asyncio.Semaphore`` of the pool
+  size in front, because httpcore 1.0's pool scans every queued request against every
+  connection on each change (O(queued x connections), encode/httpcore#1035): a thousand
+  requests queued at once starve the event loop.
 
 Targets: the engine within 1.5x of the bare loop; the hanging check costs its own timeout
 and nothing else: every fast check is up, and no fast check's request takes anywhere near
@@ -195,14 +195,21 @@ ROWS = (
 
 async def measure(base: str, checks: int, cycles: int) -> dict[str, list[Cycle]]:
     engine = build_engine(base, checks)
-    # A plain httpx.AsyncClient made as the engine makes its own: same limits, same timeout.
-    clients = CheckClients(Settings(timeout=TIMEOUT))
-    bare = clients.client(True)
+    # Plain httpx.AsyncClients made as the engine makes its own (same limits, same timeout),
+    # one per bare runner, so that each runner's pool waits through the other two runs, as
+    # the engine's does. httpcore's pool rescans every idle connection (a socket poll each)
+    # whenever a request comes or goes, so the CPU a request costs depends on the pool's
+    # recent past: the same client took 1.0 or 2.5 ms a request from one cycle to the next.
+    # Shared, the bounded loop always ran right after the gather on the same pool, in the
+    # cheap state, and the engine in the dear one (1.11 vs 2.72 s; with a client each, the
+    # two are within 10 %).
+    clients = [CheckClients(Settings(timeout=TIMEOUT)) for _ in RUNNERS[1:]]
+    gather, bounded = (own.client(True) for own in clients)
     slots = asyncio.Semaphore(MAX_CONNECTIONS)
     run = {
         "engine": lambda: engine_cycle(engine),
-        "bare gather": lambda: bare_cycle(bare, base, checks, None),
-        "bare bounded": lambda: bare_cycle(bare, base, checks, slots),
+        "bare gather": lambda: bare_cycle(gather, base, checks, None),
+        "bare bounded": lambda: bare_cycle(bounded, base, checks, slots),
     }
     runs: dict[str, list[Cycle]] = {name: [] for name in RUNNERS}
     try:
@@ -213,7 +220,8 @@ async def measure(base: str, checks: int, cycles: int) -> dict[str, list[Cycle]]
                 runs[name].append(await run[name]())
     finally:
         await engine.stop()
-        await clients.aclose()
+        for own in clients:
+            await own.aclose()
     return runs
 
 
