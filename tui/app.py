@@ -60,7 +60,8 @@ TICK = 1.0
 SETTLE_HEAP_AFTER = 5.0
 """Seconds after start (the first polls drawn) when the heap built so far is frozen."""
 YOUNG_OBJECTS = 10_000
-"""Allocations between two collections of the youngest generation once settled."""
+"""Allocations of tracked objects (containers) between two collections of the youngest
+generation once settled; Python's default is 700."""
 LIVE_DETAILS = (CheckDetailScreen, QueueDetailScreen)
 """Detail screens following one source: each gets every source update and clock tick."""
 TOASTS_AT_ONCE = 3
@@ -85,7 +86,7 @@ def settle_heap() -> None:
     (a start-up toast dropped later, say: bytes, once).
 
     The youngest generation is then collected every YOUNG_OBJECTS allocations instead of
-    700: most of what a frame or a poll allocates is freed by reference counting before the
+    every 700: most of what a frame or a poll allocates is freed by reference counting before the
     pass would scan it, and fewer short-lived objects are promoted to be scanned again (the
     idle demo console: 58 young and 5 middle passes a minute, 42 ms, became 3 and 1, 24 ms).
     """
