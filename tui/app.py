@@ -86,9 +86,10 @@ def settle_heap() -> None:
     (a start-up toast dropped later, say: bytes, once).
 
     The youngest generation is then collected every YOUNG_OBJECTS allocations instead of
-    every 700: most of what a frame or a poll allocates is freed by reference counting before the
-    pass would scan it, and fewer short-lived objects are promoted to be scanned again (the
-    idle demo console: 58 young and 5 middle passes a minute, 42 ms, became 3 and 1, 24 ms).
+    every 700: most of what a frame or a poll allocates is freed by reference counting
+    before the pass would scan it, and fewer short-lived objects are promoted to be scanned
+    again (the idle demo console: 58 young and 5 middle passes a minute, 42 ms, became 3
+    and 1, 24 ms).
     """
     gc.collect()
     gc.freeze()
