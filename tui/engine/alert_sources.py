@@ -28,6 +28,7 @@ from tui.engine.config import AlertSource, Settings
 from tui.engine.errors import redact
 from tui.engine.samples import Alert, AlertsSample
 from tui.engine.sources import tls
+from tui.engine.sources.asyncio_transport import asyncio_client
 from tui.engine.sources.http import OUTER_GRACE, describe_transport_error, resolve_path
 
 ERROR_BODY_SHOWN = 200
@@ -216,8 +217,8 @@ class AlertApi:
             auth = None
             if self.config.username is not None:
                 auth = httpx.BasicAuth(self.config.username, self.config.password or "")
-            self._client = httpx.AsyncClient(
-                verify=tls.client_context(self.config.verify_tls, self.ca_file),
+            self._client = asyncio_client(
+                tls.client_context(self.config.verify_tls, self.ca_file),
                 timeout=httpx.Timeout(self.timeout),
                 headers=headers,
                 auth=auth,

@@ -36,6 +36,7 @@ from tui.engine.config import Check, Settings
 from tui.engine.errors import describe
 from tui.engine.samples import CertInfo, CheckSample
 from tui.engine.sources import tls
+from tui.engine.sources.asyncio_transport import asyncio_client
 from tui.engine.units import format_duration
 
 BODY_CAP = 1024 * 1024
@@ -130,11 +131,12 @@ class CheckClients:
         key = (verify, ca_file if verify else None, server_name)
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = httpx.AsyncClient(
-                verify=self.context(verify, ca_file),
-                limits=httpx.Limits(
-                    max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT
-                ),
+            limits = httpx.Limits(
+                max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT
+            )
+            client = self._clients[key] = asyncio_client(
+                self.context(verify, ca_file),
+                limits,
                 timeout=httpx.Timeout(self._timeout),
                 follow_redirects=False,
                 headers={"User-Agent": f"watchdeck/{__version__}"},

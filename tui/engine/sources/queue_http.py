@@ -24,6 +24,8 @@ import httpx
 from tui import __version__
 from tui.engine.config import Queue
 from tui.engine.queues_derived import QueueReading
+from tui.engine.sources import tls
+from tui.engine.sources.asyncio_transport import asyncio_client
 from tui.engine.sources.http import describe_transport_error
 from tui.engine.sources.queue_shared import SKIPPED, Outcomes, SharedPass, excluded, reuse_window
 
@@ -47,7 +49,8 @@ class QueueHttpError(Exception):
 
 
 def http_client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    return asyncio_client(
+        tls.client_context(verify=True),
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         headers={"User-Agent": f"watchdeck/{__version__}", "Accept": "application/json"},
