@@ -7,8 +7,9 @@ answers ``/fast`` at once and never answers ``/hang``. One cycle is 999 checks o
 one of ``/hang``, all with a 2 s timeout, run three ways, interleaved:
 
 - engine: the real ``Engine`` on a ``Config`` built in code, ``scheduler.poll_once()``;
-- bare gather: an ``httpx.AsyncClient`` made like the engine's (same limits, same timeout),
-  ``asyncio.gather`` of all requests at once;
+- bare gather: an ``httpx.AsyncClient`` with the engine's limits and timeout, on httpx's own
+  transport (httpcore on anyio; the engine's runs on ``AsyncioTransport``), ``asyncio.gather``
+  of all requests at once;
 - bare bounded: the same on a client of its own, with an ``asyncio.Semaphore`` of the pool
   size in front, because httpcore 1.0's pool scans every queued request against every
   connection on each change (O(queued x connections), encode/httpcore#1035): a thousand
