@@ -294,6 +294,35 @@ async def test_compact_mode_shows_one_pane_and_the_strip() -> None:
         assert not strip.display
 
 
+async def test_a_config_of_one_database_opens_on_it_and_the_empty_panes_say_what_to_add() -> None:
+    config = Config(databases=[Database(name="main", dsn="postgresql://app@127.0.0.1:9/app")])
+    app = make_app(make_engine(config))
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        assert shown_panes(app) == ["database"]
+        assert focused_pane(app) == "database"
+        strip = app.deck.query_one(PaneStrip).text.plain
+        assert strip.startswith("1 Health — │ 2 Queues — │ ▸3 Database")
+        await pilot.press("1")
+        hints = [str(hint.render()) for hint in app.deck.query(".not-configured")]
+        assert len(hints) == 2
+        assert "No checks in this config" in hints[0] and "`checks:`" in hints[0]
+        assert "No queues in this config" in hints[1] and "`queues:`" in hints[1]
+        assert not app.deck.query_one("#health-table", KeyedTable).show_header
+        assert focused_pane(app) == "health"  # the empty table still takes the keys
+
+
+async def test_a_config_without_databases_says_so_not_that_no_session_is_long() -> None:
+    config = Config(checks=[Check(name="api", url="http://127.0.0.1:9/health")])
+    app = make_app(make_engine(config))
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.pause()
+        assert focused_pane(app) == "health"
+        database = app.deck.query_one("#database")
+        assert "No databases in this config" in str(database.query_one(".not-configured").render())
+        assert not database.query_one("#db-empty").display
+
+
 async def test_enter_on_a_runbook_zooms_to_read_it() -> None:
     app = make_app()
     async with app.run_test(size=BIG) as pilot:

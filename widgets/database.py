@@ -96,6 +96,10 @@ class DatabasePane(SourcePane):
         Binding("i", "info", "info"),
         Binding("y", "copy", "copy query", show=False),
     ]
+    NOT_CONFIGURED = (
+        "No databases in this config. Add PostgreSQL under `databases:`, its DSN in an "
+        "environment variable (README: Databases)."
+    )
 
     class SignalWanted(Message):
         """Cancel or terminate these sessions (after the operator confirms)."""
@@ -128,8 +132,12 @@ class DatabasePane(SourcePane):
         """Data held back while the operator aims (``redraw``)."""
 
     def compose(self) -> ComposeResult:
+        yield from self.not_configured()
         yield from self.lines.values()
-        yield SessionTable((DB_COLUMN, *COLUMNS) if self.show_db else COLUMNS, id="database-table")
+        columns = (DB_COLUMN, *COLUMNS) if self.show_db else COLUMNS
+        table = SessionTable(columns, id="database-table")
+        table.show_header = self.configured
+        yield table
         yield Static(
             "no long, blocked or idle-in-transaction sessions", classes="empty", id="db-empty"
         )
@@ -170,7 +178,7 @@ class DatabasePane(SourcePane):
         self.rows = rows
         self.marked &= rows.keys()
         self.focus_target.sync({key: self.cells(row) for key, row in rows.items()}, arranged=True)
-        self.query_one("#db-empty").display = not rows
+        self.query_one("#db-empty").display = self.configured and not rows
 
     def line(self, name: str) -> TextBlock:
         """The summary line of a database, added if the database is new."""

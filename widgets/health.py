@@ -48,6 +48,10 @@ class HealthPane(SortedPane):
         ColumnSpec("detail", "detail"),
     )
     FILTER_HINT = "filter: name or detail · enter keeps · esc clears"
+    NOT_CONFIGURED = (
+        "No checks in this config. Add HTTP, TCP or TLS checks under `checks:` "
+        "(README: Health checks); `watchdeck init` writes a commented example."
+    )
 
     class DetailWanted(SortedPane.DetailWanted):
         """``enter`` on a check: show its detail screen."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
+from collections.abc import Iterator, Sequence
+from typing import ClassVar, Self
 
 from rich.text import Text
 from textual.containers import Vertical
 from textual.geometry import Region
 from textual.widget import Widget
+from textual.widgets import Static
 
 from tui.engine.report import source_status
 from tui.engine.state import SourceState
-from widgets.status import GLYPHS, STALE, WAITING, Palette, problem, same, worst_of
+from widgets.status import GLYPHS, NO_DATA, STALE, WAITING, Palette, problem, same, worst_of
 
 
 class Pane(Vertical):
@@ -130,9 +131,21 @@ class Pane(Vertical):
 class SourcePane(Pane):
     """A pane showing one row (or line) per configured source of one section."""
 
+    DEFAULT_CSS = """
+    SourcePane .not-configured { padding: 0 1; color: $text-muted; }
+    """
+    NOT_CONFIGURED: ClassVar[str]
+    """What the pane says when the config has none of its sources: what to add, and where."""
+
     def __init__(self, number: int, title: str, *, id: str, states: Sequence[SourceState]) -> None:
         super().__init__(number, title, id=id)
         self.states: dict[str, SourceState] = {state.name: state for state in states}
+        self.configured = bool(self.states)
+
+    def not_configured(self) -> Iterator[Static]:
+        """The hint, composed first when the config has none of this pane's sources."""
+        if not self.configured:
+            yield Static(self.NOT_CONFIGURED, classes="not-configured", markup=False)
 
     def update_source(self, state: SourceState, now: float) -> None:
         previous = self.states.get(state.name)
@@ -149,6 +162,8 @@ class SourcePane(Pane):
         return any(state.error is not None for state in self.states.values())
 
     def badge(self) -> Text:
+        if not self.configured:
+            return self.palette.muted(NO_DATA)
         status = worst_of(self.states.values())
         if status is None:
             return self.palette.muted(WAITING)

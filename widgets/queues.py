@@ -54,6 +54,10 @@ class QueuesPane(SortedPane):
         ColumnSpec("error", "reason"),
     )
     FILTER_HINT = "filter: name, kind or reason · enter keeps · esc clears"
+    NOT_CONFIGURED = (
+        "No queues in this config. Add Celery, RQ, BullMQ, Sidekiq, Redis stream, RabbitMQ, "
+        "SQL or Prometheus queues under `queues:` (README: Queues)."
+    )
 
     class DetailWanted(SortedPane.DetailWanted):
         """``enter`` on a queue: show its detail screen."""

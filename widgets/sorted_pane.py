@@ -66,12 +66,15 @@ class SortedPane(SourcePane):
         self.heading = Text()
 
     def compose(self) -> ComposeResult:
-        yield SortedTable(
+        yield from self.not_configured()
+        table = SortedTable(
             self.COLUMNS,
             order_by=(self.COLUMNS[1].key,),
             order=lambda cells: self.keys.get(cells[0].plain, ()),
             id=f"{self.id}-table",
         )
+        table.show_header = self.configured
+        yield table
         yield FilterField(self.FILTER_HINT, id=f"{self.id}-filter")
 
     @property

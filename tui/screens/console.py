@@ -81,7 +81,11 @@ class ConsoleScreen(Screen[None]):
         self.sources: dict[str, SourceState] = dict(history.sources)
         self.read_only = read_only
         self.paused = False
-        self.active = 1
+        first = next((pane for pane in (health, queues, database) if pane.configured), self.alerts)
+        self.active = first.number
+        """The pane shown and focused first: the first with sources in the config (at 80x24
+        only one pane shows, and a config of one database opened on an empty Health pane)."""
+        self.AUTO_FOCUS = f"#{first.id} *"
         self.zoomed = False
         self.compact = False
 
