@@ -13,7 +13,7 @@ from textual.widgets import Markdown, OptionList
 from ui_fixtures import NOW, feed, make_app, make_config, make_engine, utc
 
 from tui.app import YOUNG_OBJECTS, EngineEvent, WatchdeckApp, settle_heap
-from tui.engine.config import Check, Config, Database, Queue, Settings
+from tui.engine.config import Alerts, Check, Config, Database, Queue, Rule, Settings
 from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
 from tui.engine.samples import CheckSample
@@ -310,6 +310,19 @@ async def test_a_config_of_one_database_opens_on_it_and_the_empty_panes_say_what
         assert "No queues in this config" in hints[1] and "`queues:`" in hints[1]
         assert not app.deck.query_one("#health-table", KeyedTable).show_header
         assert focused_pane(app) == "health"  # the empty table still takes the keys
+        alerts = str(app.deck.query_one("#alerts-empty").render())
+        assert "no alerts" in alerts and "No alert rules or alert sources" in alerts
+
+
+async def test_with_a_rule_the_empty_alerts_pane_only_says_no_alerts() -> None:
+    config = Config(
+        databases=[Database(name="main", dsn="postgresql://app@127.0.0.1:9/app")],
+        alerts=Alerts(rules=[Rule(name="Busy", when="db.main.pct_of_usable > 80%")]),
+    )
+    app = make_app(make_engine(config))
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.pause()
+        assert str(app.deck.query_one("#alerts-empty").render()) == "✔ no alerts"
 
 
 async def test_a_config_without_databases_says_so_not_that_no_session_is_long() -> None:

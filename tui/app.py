@@ -128,7 +128,12 @@ class WatchdeckApp(App[int]):
         wanted = theme or engine.config.settings.theme
         self.unknown_theme = None if wanted in self.available_themes else wanted
         self.theme = DEFAULT_THEME if self.unknown_theme else wanted
-        self.deck = ConsoleScreen(engine.runbooks, engine.state, read_only=engine.read_only)
+        self.deck = ConsoleScreen(
+            engine.runbooks,
+            engine.state,
+            read_only=engine.read_only,
+            rules=bool(engine.config.alerts.rules),
+        )
         self.configure_queues()
         self.started_at = clock()
         self.known_alerts: tuple[Alert, ...] = engine.alerts

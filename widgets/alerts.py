@@ -193,7 +193,7 @@ class AlertTable(KeyedTable):
 
 class AlertsPane(Pane):
     DEFAULT_CSS = """
-    AlertsPane .empty { height: 1; padding: 0 1; }
+    AlertsPane .empty { height: auto; padding: 0 1; }
     AlertsPane .sources { height: auto; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -225,9 +225,18 @@ class AlertsPane(Pane):
     class RunbookWanted(Wanted):
         """``o``: open its runbook."""
 
-    def __init__(self, sources: Sequence[SourceState] = (), *, read_only: bool = False) -> None:
+    NOT_CONFIGURED = (
+        "No alert rules or alert sources in this config: nothing here can fire. Add rules "
+        "under `alerts:` `rules:` (README: Alerts)."
+    )
+
+    def __init__(
+        self, sources: Sequence[SourceState] = (), *, read_only: bool = False, rules: bool = True
+    ) -> None:
         super().__init__(4, "Alerts", id="alerts")
         self.read_only = read_only
+        self.configured = rules or bool(sources)
+        """Whether anything can fire: rules, or an Alertmanager or Prometheus to read."""
         self.alerts: tuple[Alert, ...] = ()
         self.sources: dict[str, SourceState] = {state.name: state for state in sources}
         self.expanded: set[str] = set()
@@ -419,6 +428,8 @@ class AlertsPane(Pane):
         widget = self.query_one("#alerts-empty", Static)
         widget.display = empty
         text = self.palette.status("ok", "no alerts")
+        if not self.configured:
+            text.append_text(self.palette.muted(f"\n{self.NOT_CONFIGURED}"))
         if empty and not same(text, self.empty_text):
             self.empty_text = text
             widget.update(text)

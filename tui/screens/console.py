@@ -58,6 +58,7 @@ class ConsoleScreen(Screen[None]):
         history: State,
         *,
         read_only: bool,
+        rules: bool = True,
     ) -> None:
         super().__init__()
         self.ticks = 0
@@ -68,7 +69,9 @@ class ConsoleScreen(Screen[None]):
             [state for state in sources if state.section == "database"], read_only=read_only
         )
         self.alerts = AlertsPane(
-            [state for state in sources if state.section == "alertsource"], read_only=read_only
+            [state for state in sources if state.section == "alertsource"],
+            read_only=read_only,
+            rules=rules,
         )
         self.runbooks = RunbooksPane(runbooks, read_only=read_only)
         self.panes: list[Pane] = [health, queues, database, self.alerts, self.runbooks]
