@@ -7,9 +7,9 @@ answers ``/fast`` at once and never answers ``/hang``. One cycle is 999 checks o
 one of ``/hang``, all with a 2 s timeout, run three ways, interleaved:
 
 - engine: the real ``Engine`` on a ``Config`` built in code, ``scheduler.poll_once()``;
-- bare gather: an ``httpx.AsyncClient`` with the engine's limits and timeout, on httpx's own
-  transport (httpcore on anyio; the engine's runs on ``AsyncioTransport``), ``asyncio.gather``
-  of all requests at once;
+- bare gather: an ``httpx.AsyncClient`` made by ``CheckClients`` as the engine's are (same
+  limits, same timeout, the same ``AsyncioTransport``), so the comparison is of the engine's
+  own work; ``asyncio.gather`` of all requests at once;
 - bare bounded: the same on a client of its own, with an ``asyncio.Semaphore`` of the pool
   size in front, because httpcore 1.0's pool scans every queued request against every
   connection on each change (O(queued x connections), encode/httpcore#1035): a thousand
@@ -196,7 +196,7 @@ ROWS = (
 
 async def measure(base: str, checks: int, cycles: int) -> dict[str, list[Cycle]]:
     engine = build_engine(base, checks)
-    # Plain httpx.AsyncClients made as the engine makes its own (same limits, same timeout),
+    # httpx.AsyncClients made as the engine makes its own (same limits, timeout, transport),
     # one per bare runner, so that each runner's pool waits through the other two runs, as
     # the engine's does. httpcore's pool rescans every idle connection (a socket poll each)
     # whenever a request comes or goes, so the CPU a request costs depends on the pool's
