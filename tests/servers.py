@@ -5,10 +5,12 @@ sync tests, or a ``watchdeck`` subprocess.
 
 Endpoints: ``/ok`` (200 JSON), ``/status/<code>``, ``/slow?ms=N``, ``/hang`` (never answers),
 ``/big?mb=N`` (streams N MiB, 20 by default), ``/trickle?bytes=N`` (a byte every 200 ms),
-``/redirect`` (302 to ``/ok``), ``/redirect/loop`` (302 to itself), ``/json/nested``,
+``/redirect`` (302 to ``/ok``), ``/redirect/loop`` (302 to itself), ``/redirect/cookie``
+(302 to ``/echo``, setting a cookie), ``/json/nested``,
 ``/json/degraded``, ``/json/invalid``, ``/headers/secure`` and ``/headers/bare`` (security
-headers present / absent), ``/text`` (plain text), ``/binary``, ``/echo`` (the method, body and
-``X-Probe`` header it got, as JSON); anything else is 404.
+headers present / absent; ``secure`` sets a cookie), ``/text`` (plain text), ``/binary``,
+``/echo`` (the method, body, ``X-Probe`` and ``Cookie`` headers it got, as JSON); anything
+else is 404.
 
 ``SilentServer`` accepts connections and never says a word. ``TlsLab`` runs HTTPS servers whose
 certificates are good or go wrong in the common ways, all made here with ``cryptography``.
@@ -169,6 +171,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         await _respond(writer, 302, {"location": "/ok"}, keep_alive, {"Location": "/ok"})
     elif path == "/redirect/loop":
         await _respond(writer, 302, {}, keep_alive, {"Location": "/redirect/loop"})
+    elif path == "/redirect/cookie":
+        moved = {"Location": "/echo", "Set-Cookie": "hop=1; Path=/"}
+        await _respond(writer, 302, {}, keep_alive, moved)
     elif path == "/json/nested":
         await _respond(writer, 200, NESTED, keep_alive)
     elif path == "/json/degraded":
@@ -185,7 +190,12 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     elif path == "/binary":
         await _send(writer, 200, bytes(range(256)), "application/octet-stream", keep_alive)
     elif path == "/echo":
-        echoed = {"method": method, "body": body.decode(), "probe": headers.get("x-probe")}
+        echoed = {
+            "method": method,
+            "body": body.decode(),
+            "probe": headers.get("x-probe"),
+            "cookie": headers.get("cookie"),
+        }
         await _respond(writer, 200, echoed, keep_alive)
     else:
         await _respond(writer, 404, {"error": "not found"}, keep_alive)

@@ -280,6 +280,25 @@ async def test_redirects_are_followed_only_when_asked(clients, http_server):
     assert (loop.up, loop.error, loop.http_status) == (False, "too many redirects", None)
 
 
+async def test_a_check_keeps_no_cookies(clients, http_server):
+    """Each poll is a fresh client, as curl without a cookie jar: a cookie an answer sets is
+    never sent back, not on the redirect it came with, not by the next poll, not by another
+    check (one client serves every check with the same TLS setting). A cookie the check names
+    in its headers is sent."""
+
+    async def cookie_seen(url: str, **options: object) -> str | None:
+        sample = await poll(clients, url, **options)
+        assert sample.up and sample.body_excerpt, sample.failed_conditions
+        return json.loads(sample.body_excerpt)["cookie"]
+
+    moved = await poll(clients, f"{http_server}/redirect/cookie")  # a 302 setting hop=1
+    assert moved.http_status == 302
+    assert await cookie_seen(f"{http_server}/echo") is None
+    assert await cookie_seen(f"{http_server}/redirect/cookie", follow_redirects=True) is None
+    named = await cookie_seen(f"{http_server}/echo", headers={"Cookie": "team=ops"})
+    assert named == "team=ops"
+
+
 async def test_request_header_values_never_reach_samples_or_errors(clients, http_server):
     secret = "Bearer s3cr3t-token-value"
     headers = {"Authorization": secret, "X-Api-Key": "k3y-s3cr3t"}

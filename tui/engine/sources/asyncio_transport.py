@@ -284,10 +284,35 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         await self._pool.aclose()
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that stays empty: httpx stores what an answer sets through ``extract_cookies``."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Dropped."""
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An httpx client that keeps no cookies, so every poll is a fresh client (curl without a
+    cookie jar): a cookie an answer sets is never sent back, not on its redirect, not by a
+    later poll. httpx keeps one jar per client, and one client serves every check with the
+    same TLS setting: a cookie one server set was sent by every later check on that host, a
+    session from one check's login authenticating another. A cookie a check names in its
+    headers is sent as any header."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+
 def asyncio_client(
     ssl_context: ssl.SSLContext, limits: httpx.Limits = LIMITS, **options: Any
 ) -> httpx.AsyncClient:
-    """An httpx client on :class:`AsyncioTransport`; ``ssl_context`` and ``limits`` also serve
-    a proxy taken from the environment, which httpx mounts on its own transport."""
+    """A cookieless httpx client on :class:`AsyncioTransport` (checks, runbook HTTP steps,
+    queue and alert APIs); ``ssl_context`` and ``limits`` also serve a proxy taken from the
+    environment, which httpx mounts on its own transport."""
     transport = AsyncioTransport(ssl_context, limits)
-    return httpx.AsyncClient(transport=transport, verify=ssl_context, limits=limits, **options)
+    return CookielessClient(transport=transport, verify=ssl_context, limits=limits, **options)
