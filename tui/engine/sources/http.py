@@ -353,8 +353,7 @@ class HttpCheckSource(_CheckSource):
                     request, follow_redirects=self.check.follow_redirects, stream=True
                 )
                 try:
-                    # Only https has a chain; asking anyio for stream extras is not cheap.
-                    ders = _peer_chain(response) if response.url.scheme == "https" else ()
+                    ders = _peer_chain(response)
                     body, truncated = await read_capped(response, BODY_CAP)
                 finally:
                     await response.aclose()
