@@ -284,7 +284,7 @@ async def test_a_check_keeps_no_cookies(clients, http_server):
     """Each poll is a fresh client, as curl without a cookie jar: a cookie an answer sets is
     never sent back, not on the redirect it came with, not by the next poll, not by another
     check (one client serves every check with the same TLS setting). A cookie the check names
-    in its headers is sent."""
+    in its headers goes to its URL, not on the redirects."""
 
     async def cookie_seen(url: str, **options: object) -> str | None:
         sample = await poll(clients, url, **options)
@@ -297,6 +297,8 @@ async def test_a_check_keeps_no_cookies(clients, http_server):
     assert await cookie_seen(f"{http_server}/redirect/cookie", follow_redirects=True) is None
     named = await cookie_seen(f"{http_server}/echo", headers={"Cookie": "team=ops"})
     assert named == "team=ops"
+    redirected = f"{http_server}/redirect/cookie"
+    assert await cookie_seen(redirected, follow_redirects=True, headers={"Cookie": "a=1"}) is None
 
 
 async def test_request_header_values_never_reach_samples_or_errors(clients, http_server):
