@@ -6,7 +6,7 @@ sync tests, or a ``watchdeck`` subprocess.
 Endpoints: ``/ok`` (200 JSON), ``/status/<code>``, ``/slow?ms=N``, ``/hang`` (never answers),
 ``/big?mb=N`` (streams N MiB, 20 by default), ``/trickle?bytes=N`` (a byte every 200 ms),
 ``/redirect`` (302 to ``/ok``), ``/redirect/loop`` (302 to itself), ``/redirect/cookie``
-(302 to ``/echo``, setting a cookie), ``/json/nested``,
+(302 to ``/echo``, setting a cookie), ``/redirect/to?url=U`` (302 to ``U``), ``/json/nested``,
 ``/json/degraded``, ``/json/invalid``, ``/headers/secure`` and ``/headers/bare`` (security
 headers present / absent; ``secure`` sets a cookie), ``/text`` (plain text), ``/binary``,
 ``/echo`` (the method, body, ``X-Probe`` and ``Cookie`` headers it got, as JSON); anything
@@ -171,6 +171,9 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         await _respond(writer, 302, {"location": "/ok"}, keep_alive, {"Location": "/ok"})
     elif path == "/redirect/loop":
         await _respond(writer, 302, {}, keep_alive, {"Location": "/redirect/loop"})
+    elif path == "/redirect/to":
+        moved = {"Location": query["url"][0]}
+        await _respond(writer, 302, {}, keep_alive, moved)
     elif path == "/redirect/cookie":
         moved = {"Location": "/echo", "Set-Cookie": "hop=1; Path=/"}
         await _respond(writer, 302, {}, keep_alive, moved)

@@ -20,11 +20,13 @@ from tui.engine.scheduler import Scheduler
 from tui.engine.sources.http import (
     BODY_CAP,
     EXCERPT_CAP,
+    HOME,
     CheckClients,
     HttpCheckSource,
     TcpCheckSource,
     check_source,
     describe_transport_error,
+    headers_stay_home,
     read_capped,
 )
 from tui.engine.state import State
@@ -299,6 +301,59 @@ async def test_a_check_keeps_no_cookies(clients, http_server):
     assert named == "team=ops"
     redirected = f"{http_server}/redirect/cookie"
     assert await cookie_seen(redirected, follow_redirects=True, headers={"Cookie": "a=1"}) is None
+
+
+async def test_a_plain_check_redirected_to_https_verifies_the_certificate(
+    clients, http_server, https_server
+):
+    """http://site redirecting to https://site is the common case: the https hop is verified
+    as an https check's would be (the check's ``ca_file``, ``verify_tls``)."""
+    moved = f"{http_server}/redirect/to?url={https_server.url}/ok"
+    untrusted = await poll(clients, moved, follow_redirects=True)
+    assert not untrusted.up and untrusted.error is not None
+    assert untrusted.error.startswith("TLS: certificate issuer is not trusted"), untrusted.error
+    trusted = await poll(clients, moved, follow_redirects=True, ca_file=https_server.ca_file)
+    assert trusted.up and trusted.http_status == 200, trusted.error
+    unverified = await poll(clients, moved, follow_redirects=True, verify_tls=False)
+    assert unverified.up, unverified.error
+
+
+async def test_a_redirect_to_another_origin_carries_none_of_the_checks_headers(
+    clients, http_server, https_server
+):
+    """Header values may be secrets (a token from ``${VAR}``): a redirect that leaves the
+    check's scheme, host and port does not take them along (httpx drops only Authorization),
+    one on the same origin does."""
+    probe = {"X-Probe": "token-from-env"}
+    here = f"{http_server}/redirect/to?url=/echo"
+    sample = await poll(clients, here, 'json $.probe == "token-from-env"', headers=probe,
+                        follow_redirects=True)  # fmt: skip
+    assert sample.up, sample.failed_conditions
+    away = f"{http_server}/redirect/to?url={https_server.url}/echo"
+    sample = await poll(clients, away, headers=probe, follow_redirects=True,
+                        ca_file=https_server.ca_file)  # fmt: skip
+    assert sample.up and sample.body_excerpt, sample.error
+    assert json.loads(sample.body_excerpt)["probe"] is None
+
+
+@pytest.mark.parametrize(
+    ("hop", "kept"),
+    [
+        ("http://api.example/next", True),
+        ("https://api.example/next", True),  # the upgrade from 80 to 443: the same service
+        ("http://api.example:80/next", True),
+        ("https://api.example:8443/next", False),
+        ("http://api.example:8080/next", False),
+        ("https://sso.example/login", False),
+    ],
+)
+async def test_which_redirects_keep_the_checks_headers(hop: str, kept: bool):
+    home = httpx.URL("http://api.example/health")
+    request = httpx.Request("GET", hop, headers={"X-Token": "t0ken", "Accept": "text/plain"},
+                            extensions={HOME: (home, ("X-Token",))})  # fmt: skip
+    await headers_stay_home(request)
+    assert ("X-Token" in request.headers) is kept
+    assert request.headers["Accept"] == "text/plain"
 
 
 async def test_request_header_values_never_reach_samples_or_errors(clients, http_server):

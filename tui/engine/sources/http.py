@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,6 +55,36 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 _SECRET_MIN = 4
 """Header values at least this long are scrubbed from error messages."""
+HOME = "watchdeck.home"
+"""Request extension of a check that follows redirects with headers of its own: its URL and
+those headers' names (see ``headers_stay_home``)."""
+
+
+async def headers_stay_home(request: httpx.Request) -> None:
+    """A check's own headers go to its origin only: header values may be secrets (a token from
+    ``${VAR}``), and a redirect to another host, port or scheme (an SSO login, a CDN) would
+    hand them over. httpx drops Authorization and cookies there, no other header. The same
+    host from http on port 80 to https on 443 is the same service: headers kept, as httpx
+    keeps Authorization."""
+    home = request.extensions.get(HOME)
+    if home is None:
+        return
+    url, names = home
+    if _same_service(url, request.url):
+        return
+    for name in names:
+        request.headers.pop(name, None)
+
+
+def _same_service(home: httpx.URL, url: httpx.URL) -> bool:
+    if (home.scheme, home.host, _port(home)) == (url.scheme, url.host, _port(url)):
+        return True
+    upgrade = (home.scheme, _port(home), url.scheme, _port(url)) == ("http", 80, "https", 443)
+    return home.host == url.host and upgrade
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 def header_problem(name: str, value: str) -> str | None:
@@ -140,6 +171,7 @@ class CheckClients:
                 timeout=httpx.Timeout(self._timeout),
                 follow_redirects=False,
                 headers={"User-Agent": f"watchdeck/{__version__}"},
+                event_hooks={"request": [headers_stay_home]},
             )
         return client
 
@@ -315,12 +347,17 @@ class HttpCheckSource(_CheckSource):
         self.ca_file = resolve_path(check.ca_file, base_dir) if check.ca_file else None
         self.tls: tuple[bool, Path | None, str | None] = (
             (check.verify_tls, self.ca_file, check.server_name)
-            if url.scheme == "https"
+            if url.scheme == "https" or check.follow_redirects
             else (False, None, None)
         )
-        """The client's TLS setting; plain HTTP shares the one that loads no trust store
-        (loading it is 20 ms of every start, and a plain check never uses it)."""
-        self.extensions = {"sni_hostname": check.server_name} if check.server_name else {}
+        """The client's TLS setting. A plain HTTP check that follows no redirect shares the one
+        that loads no trust store (loading it is 20 ms of every start, and such a check never
+        uses it); one that follows redirects is verified where they lead (http to https)."""
+        self.extensions: dict[str, Any] = {}
+        if check.server_name:
+            self.extensions["sni_hostname"] = check.server_name
+        if check.follow_redirects and check.headers:
+            self.extensions[HOME] = (url, tuple(check.headers))
         self._secrets = sorted(
             (value for value in check.headers.values() if len(value) >= _SECRET_MIN),
             key=len,
