@@ -323,7 +323,7 @@ async def test_a_redirect_to_another_origin_carries_none_of_the_checks_headers(
 ):
     """Header values may be secrets (a token from ``${VAR}``): a redirect that leaves the
     check's scheme, host and port does not take them along (httpx drops only Authorization),
-    one on the same origin does."""
+    one on the same origin does. Nor the check's ``server_name``: TLS there names that host."""
     probe = {"X-Probe": "token-from-env"}
     here = f"{http_server}/redirect/to?url=/echo"
     sample = await poll(clients, here, 'json $.probe == "token-from-env"', headers=probe,
@@ -334,6 +334,9 @@ async def test_a_redirect_to_another_origin_carries_none_of_the_checks_headers(
                         ca_file=https_server.ca_file)  # fmt: skip
     assert sample.up and sample.body_excerpt, sample.error
     assert json.loads(sample.body_excerpt)["probe"] is None
+    named = await poll(clients, away, follow_redirects=True, ca_file=https_server.ca_file,
+                       server_name="api.internal")  # fmt: skip
+    assert named.up, "the hop to another origin is verified by its own name"
 
 
 @pytest.mark.parametrize(

@@ -56,8 +56,8 @@ _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 _SECRET_MIN = 4
 """Header values at least this long are scrubbed from error messages."""
 HOME = "watchdeck.home"
-"""Request extension of a check that follows redirects with headers of its own: its URL and
-those headers' names (see ``headers_stay_home``)."""
+"""Request extension of a check that follows redirects: its URL and its own headers' names
+(see ``headers_stay_home``)."""
 
 
 async def headers_stay_home(request: httpx.Request) -> None:
@@ -65,7 +65,8 @@ async def headers_stay_home(request: httpx.Request) -> None:
     ``${VAR}``), and a redirect to another host, port or scheme (an SSO login, a CDN) would
     hand them over. httpx drops Authorization and cookies there, no other header. The same
     host from http on port 80 to https on 443 is the same service: headers kept, as httpx
-    keeps Authorization."""
+    keeps Authorization. The check's ``server_name`` is not the other host's either: that
+    hop's TLS names and verifies its own host."""
     home = request.extensions.get(HOME)
     if home is None:
         return
@@ -74,6 +75,10 @@ async def headers_stay_home(request: httpx.Request) -> None:
         return
     for name in names:
         request.headers.pop(name, None)
+    if "sni_hostname" in request.extensions:  # a copy: the hops share the check's dict
+        request.extensions = {
+            key: value for key, value in request.extensions.items() if key != "sni_hostname"
+        }
 
 
 def _same_service(home: httpx.URL, url: httpx.URL) -> bool:
@@ -356,7 +361,7 @@ class HttpCheckSource(_CheckSource):
         self.extensions: dict[str, Any] = {}
         if check.server_name:
             self.extensions["sni_hostname"] = check.server_name
-        if check.follow_redirects and check.headers:
+        if check.follow_redirects:
             self.extensions[HOME] = (url, tuple(check.headers))
         self._secrets = sorted(
             (value for value in check.headers.values() if len(value) >= _SECRET_MIN),
