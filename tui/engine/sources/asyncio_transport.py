@@ -297,7 +297,7 @@ class CookielessClient(httpx.AsyncClient):
     later poll. httpx keeps one jar per client, and one client serves every check with the
     same TLS setting: a cookie one server set was sent by every later check on that host, a
     session from one check's login authenticating another. A cookie a check names in its
-    headers is sent as any header."""
+    headers goes with its request (httpx leaves it off the redirects)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
