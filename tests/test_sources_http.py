@@ -339,6 +339,17 @@ async def test_a_redirect_to_another_origin_carries_none_of_the_checks_headers(
     assert named.up, "the hop to another origin is verified by its own name"
 
 
+async def test_a_redirect_to_another_host_that_fails_tls_is_told_by_that_hosts_name(
+    clients, http_server, tls_lab
+):
+    """The message names what the hop was verified against: its own host, not the check's
+    ``server_name``."""
+    away = f"{http_server}/redirect/to?url={tls_lab.url('wrong_host')}/ok"
+    sample = await poll(clients, away, follow_redirects=True, ca_file=str(tls_lab.ca_file),
+                        server_name="api.internal")  # fmt: skip
+    assert sample.error == "TLS: certificate is for other.example, not 127.0.0.1"
+
+
 @pytest.mark.parametrize(
     ("hop", "kept"),
     [

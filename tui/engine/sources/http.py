@@ -401,13 +401,14 @@ class HttpCheckSource(_CheckSource):
                     await response.aclose()
         except (OSError, httpx.HTTPError) as exc:
             url = _request_url(exc) or self.url
+            home = _same_service(self.url, url)  # a redirect elsewhere is verified by its host
             sample = await self._down_after(
                 exc,
                 at,
                 deadline,
                 url.host,
-                url.port or 443,
-                self.check.server_name or url.host,
+                _port(url),
+                (self.check.server_name if home else None) or url.host,
                 self.clients,
             )
             return _scrubbed(sample, self._secrets)
