@@ -151,3 +151,18 @@ async def test_check_steps_poll_the_configured_check(tmp_path: Path, http_server
     assert both.status == "ok" and both.message.startswith("exit 0 in ")
     assert "; up healthy" in both.message and "restarted" in both.output
     await runner.aclose()
+
+
+async def test_http_step_follows_no_redirect(
+    tmp_path: Path, http_server: str, monkeypatch: pytest.MonkeyPatch
+):
+    """A 3xx is the step's answer: following it would take the step's headers elsewhere."""
+    monkeypatch.setenv("BASE", http_server)
+    runner = executor(tmp_path / "state")
+    run = runner.start(runbook(tmp_path, "# Moved\n\n```http\nGET $BASE/redirect\n```\n"), {})
+    result = await runner.run_step(run, 1)
+    assert (result.status, result.message[:8]) == ("ok", "HTTP 302"), result.message
+    head, _, body = result.output.partition("\n\n")
+    assert "location: /ok" in head.lower()
+    assert json.loads(body) == {"location": "/ok"}  # /ok would answer {"status": "ok"}
+    await runner.aclose()
