@@ -246,6 +246,22 @@ def test_plain_scalars_take_the_type_of_their_value_quoted_ones_stay_strings():
     assert "checks[0].port: expected an integer, got '5432'" in errors(quoted)
 
 
+def test_a_text_field_keeps_a_substituted_value_as_text_and_never_echoes_it():
+    """A token of digits, ``true`` or ``null`` is the text of the variable, not a number, a
+    boolean or nothing; an error about it must not print the secret either."""
+    text = (
+        "checks:\n  - name: ${NAME}\n    url: http://h/\n"
+        "    headers:\n      X-Token: ${TOKEN}\n      X-Flag: ${FLAG}\n"
+    )
+    for token in ("123456", "0x1F", "1e3", "null", "true", "0123"):
+        environ = {"NAME": "2024", "TOKEN": token, "FLAG": "yes"}
+        check = load_config_text(text, "t.yaml", environ).checks[0]
+        assert (check.name, check.headers) == ("2024", {"X-Token": token, "X-Flag": "yes"})
+    verify = "checks:\n  - name: a\n    url: https://h/\n    verify_tls: ${VERIFY}\n"
+    assert load_config_text(verify, "t.yaml", {"VERIFY": "false"}).checks[0].verify_tls is False
+    assert "got 'maybe'" in errors(verify, {"VERIFY": "maybe"})  # not text: said as before
+
+
 # --- units ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("written", "seconds"),

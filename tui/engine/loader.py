@@ -141,6 +141,9 @@ class _Loading:
         self.keys: dict[KeyPath, tuple[int, int]] = {}
         self.raw: dict[KeyPath, str] = {}
         """Unquoted scalars YAML read as something other than text, as written (``02:00``)."""
+        self.expanded: dict[KeyPath, str] = {}
+        """Unquoted scalars with ``${...}``, as substituted: a text field takes them as text
+        (a token of digits is not a number, and must not be echoed back as one)."""
         self._constructor = SafeConstructor()
         self._resolver = Resolver()
         self._budget = _MAX_NODES
@@ -246,6 +249,7 @@ class _Loading:
             if text is _UNSET:
                 return _UNSET
             if text != node.value and node.style in (None, ""):
+                self.expanded[path] = text
                 tag = self._resolver.resolve(ScalarNode, text, (True, False))
                 node = ScalarNode(tag, text, node.start_mark, node.end_mark)
             else:
@@ -295,6 +299,8 @@ class _Loading:
             return value
         if path in self.raw and LocalTime in (tp, *get_args(tp)):
             value = self.raw[path]
+        if path in self.expanded and str in (tp, *get_args(tp)):
+            value = self.expanded[path]
         if _is_struct(tp):
             return self._struct(value, tp, path)
         origin = get_origin(tp)
