@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -455,6 +456,8 @@ class _Loading:
         if isinstance(url, str) and not url.startswith(schemes):
             wanted = " or ".join(schemes)
             self.issue((*path, "url"), f"expected a {wanted} URL, got {redact(url)!r}")
+        elif isinstance(url, str) and (problem := _port_problem(url)):
+            self.issue((*path, "url"), problem)
         database = queue.get("database")
         if isinstance(database, str) and kind == "sql":
             names = (
@@ -500,6 +503,8 @@ class _Loading:
                 self.issue(path, 'an http check needs "url" (http:// or https://)')
             elif isinstance(url, str) and not re.match(r"^https?://[^/\s]", url):
                 self.issue((*path, "url"), f"expected an http:// or https:// URL, got {url!r}")
+            elif isinstance(url, str) and (problem := _port_problem(url)):
+                self.issue((*path, "url"), problem)
             headers = check.get("headers")
             if isinstance(headers, dict) and headers:
                 from tui.engine.sources.http import header_problem
@@ -664,6 +669,8 @@ class _Loading:
         url = source.get("url")
         if isinstance(url, str) and not re.match(r"^https?://[^/\s]", url):
             self.issue((*path, "url"), f"expected an http:// or https:// URL, got {url!r}")
+        elif isinstance(url, str) and (problem := _port_problem(url)):
+            self.issue((*path, "url"), problem)
         if source.get("password") is not None and source.get("username") is None:
             self.issue((*path, "password"), 'a password needs "username" (basic auth)')
         if source.get("bearer_token") is not None and source.get("username") is not None:
@@ -865,6 +872,25 @@ def _unknown_metric(metric: str, data: dict[str, object]) -> str | None:
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _port_problem(url: str) -> str | None:
+    """A URL's port out of range or not a number: the libraries would say it later without
+    the key (redis-py: a bare "Port out of range 0-65535") or misread it (httpx: a DNS
+    failure)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [ of an IPv6 address
+        return str(exc)[:1].lower() + str(exc)[1:]
+    try:
+        if parts.port != 0:
+            return None
+    except ValueError:
+        pass
+    written = parts.netloc.rpartition(":")[2]
+    return f"the URL's port must be between 1 and 65535, got {written}"
+
+
 _DISCOVERABLE = frozenset({"rq", "sidekiq", "bullmq", "celery", "rabbitmq"})
 _QUEUE_KEYS: dict[str, frozenset[str]] = {
     "url": frozenset(
