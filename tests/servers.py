@@ -8,7 +8,8 @@ Endpoints: ``/ok`` (200 JSON), ``/status/<code>``, ``/slow?ms=N``, ``/hang`` (ne
 ``/redirect`` (302 to ``/ok``), ``/redirect/loop`` (302 to itself), ``/redirect/cookie``
 (302 to ``/echo``, setting a cookie), ``/redirect/to?url=U`` (302 to ``U``), ``/json/nested``,
 ``/json/degraded``, ``/json/invalid``, ``/headers/secure`` and ``/headers/bare`` (security
-headers present / absent; ``secure`` sets a cookie), ``/text`` (plain text), ``/binary``,
+headers present / absent; ``secure`` sets a cookie), ``/text`` (plain text), ``/hostile``
+(escape sequences in the body and a header), ``/binary``,
 ``/echo`` (the method, body, ``X-Probe`` and ``Cookie`` headers it got, as JSON); anything
 else is 404.
 
@@ -190,6 +191,10 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     elif path == "/text":
         text = "Service healthy \u2713\nuptime 3d\n".encode()
         await _send(writer, 200, text, "text/plain; charset=utf-8", keep_alive)
+    elif path == "/hostile":  # what a terminal would obey: OSC 52, a title, CSI in C1 form
+        text = "ok \x1b]52;c;ZWNobw==\x07\x1b]2;PWNED\x1b\\\x1b[2J\r\x9b31m".encode()
+        extra = {"X-Evil": "\x9b2J"}
+        await _send(writer, 200, text, "text/plain; charset=utf-8", keep_alive, extra)
     elif path == "/binary":
         await _send(writer, 200, bytes(range(256)), "application/octet-stream", keep_alive)
     elif path == "/echo":

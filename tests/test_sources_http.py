@@ -249,6 +249,19 @@ async def test_body_conditions_on_text(clients, http_server):
     assert sample.body_excerpt == "Service healthy ✓\nuptime 3d\n"
 
 
+async def test_what_a_server_sends_cannot_drive_the_terminal(clients, http_server):
+    """Escape sequences in a body or a header (OSC 52 writes the operator's clipboard) reach
+    the sample as visible symbols: the excerpt, the headers and the failed conditions."""
+    sample = await poll(
+        clients, f"{http_server}/hostile", 'body contains "healthy"', 'header X-Evil == "1"'
+    )
+    shown = [sample.body_excerpt, *sample.failed_conditions, *(v for _, v in sample.headers)]
+    assert not [text for text in shown if any(ord(c) < 32 and c not in "\t\n" for c in text)]
+    assert not [text for text in shown if any(0x7F <= ord(c) < 0xA0 for c in text)]
+    assert sample.body_excerpt.startswith("ok ␛]52;c;ZWNobw==␇␛]2;PWNED␛")
+    assert "X-Evil" in dict(sample.headers)
+
+
 async def test_a_binary_body_has_no_excerpt(clients, http_server):
     sample = await poll(clients, f"{http_server}/binary")
     assert sample.up and sample.body_bytes == 256 and sample.body_excerpt is None

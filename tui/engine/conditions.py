@@ -16,6 +16,7 @@ from functools import cached_property
 import msgspec
 
 from tui.engine.config import Check
+from tui.engine.printable import printable
 from tui.engine.samples import ConditionResult
 from tui.engine.units import parse_duration
 
@@ -367,6 +368,7 @@ def _show_json(value: object) -> str:
 
 
 def _clip(text: str) -> str:
+    text = printable(text)  # a body or header shown in a message comes from the server
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
 
 

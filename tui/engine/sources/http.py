@@ -35,6 +35,7 @@ from tui.engine.conditions import (
 )
 from tui.engine.config import Check, Settings
 from tui.engine.errors import describe
+from tui.engine.printable import printable
 from tui.engine.samples import CertInfo, CheckSample
 from tui.engine.sources import tls
 from tui.engine.sources.asyncio_transport import asyncio_client
@@ -429,7 +430,8 @@ class HttpCheckSource(_CheckSource):
             seen,
             http_status=response.status_code,
             headers=tuple(
-                (name, mask_header_value(name, value)) for name, value in _raw(response.headers)
+                (printable(name), printable(mask_header_value(name, value)))
+                for name, value in _raw(response.headers)
             ),
             body_excerpt=_excerpt(body, encoding),
             body_bytes=len(body),
@@ -498,7 +500,7 @@ def _excerpt(body: bytes, encoding: str) -> str | None:
     if b"\x00" in head:
         return None
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(head, final=len(body) <= EXCERPT_CAP)
+    return printable(decoder.decode(head, final=len(body) <= EXCERPT_CAP))
 
 
 def _scrubbed(sample: CheckSample, secrets: list[str]) -> CheckSample:

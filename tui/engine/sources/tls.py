@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from tui.engine.printable import printable
 from tui.engine.samples import CertInfo
 
 _HOSTNAME_MISMATCH = 62
@@ -81,13 +82,13 @@ def cert_info(der: bytes) -> CertInfo | None:
             sans: tuple[str, ...] = ()
         else:
             sans = tuple(
-                str(name.value)
+                printable(str(name.value))
                 for name in extension.value
                 if isinstance(name, x509.DNSName | x509.IPAddress)
             )
         return CertInfo(
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
+            subject=printable(cert.subject.rfc4514_string()),
+            issuer=printable(cert.issuer.rfc4514_string()),
             not_before=cert.not_valid_before_utc.timestamp(),
             not_after=cert.not_valid_after_utc.timestamp(),
             sans=sans,
