@@ -152,6 +152,8 @@ BROKEN = {
     "http-no-method": (5, "expected `METHOD URL`"),
     "checklist-confirm": (3, "confirm does not apply here"),
     "capture-int": (7, "N is declared as int"),
+    "capture-reserved": (5, "capture=BASH_ENV would replace the environment variable"),
+    "capture-secret": (7, "API_KEY is a secret, and a captured value is the step's output"),
 }
 
 

@@ -238,7 +238,14 @@ class _Reader:
         capture = attrs.get("capture")
         if capture and kind == "check":
             raise refuse("capture needs a command whose output to keep")
+        if capture and (capture in fm.RESERVED or str(capture).startswith("LD_")):
+            raise refuse(f"capture={capture} would replace the environment variable")
         declared = self.variables.get(str(capture)) if capture else None
+        if declared is not None and declared.secret:
+            raise refuse(
+                f"capture={capture}: {capture} is a secret, and a captured value is the step's "
+                "output (shown, and written to its output file)"
+            )
         if declared is not None and declared.type != "string":
             raise refuse(
                 f"capture={capture}: {capture} is declared as {declared.type}; captures are text"
