@@ -166,3 +166,54 @@ async def test_http_step_follows_no_redirect(
     assert "location: /ok" in head.lower()
     assert json.loads(body) == {"location": "/ok"}  # /ok would answer {"status": "ok"}
     await runner.aclose()
+
+
+ENV_TOKEN = """# Pause with the admin token
+
+```http
+POST $BASE/pause?t=$ADMIN_TOKEN
+Authorization: Bearer $ADMIN_TOKEN
+Content-Type: application/json
+
+{"token": "$ADMIN_TOKEN"}
+```
+
+```http
+GET $BASE/queues/$Q/pause
+```
+"""
+
+
+async def test_values_from_the_environment_are_sent_not_shown(
+    tmp_path: Path, echo_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """A token the environment holds goes in the request, never in the confirm, the journal or
+    the run file; the base URL still says where the request goes. A value of `..` in the
+    path is refused (the client would walk up the path)."""
+    token = "env-token-abcdef-123"
+    monkeypatch.setenv("BASE", echo_url)
+    monkeypatch.setenv("ADMIN_TOKEN", token)
+    state = tmp_path / "state"
+    runner = executor(state)
+    run = runner.start(runbook(tmp_path, ENV_TOKEN), {})
+    plan = runner.plan(run, 1)
+    assert plan.target == f"POST {echo_url}/pause?t=${{ADMIN_TOKEN}}"
+    assert "Authorization: Bearer ***" in plan.command
+    assert '{"token": "${ADMIN_TOKEN}"}' in plan.command and token not in plan.command
+    result = await runner.run_step(run, 1)
+    assert result.status == "ok", result.message
+    echoed = json.loads(result.output.partition("\n\n")[2])
+    assert echoed["auth"] == f"Bearer {token}" and echoed["path"] == f"/pause?t={token}"
+    assert json.loads(echoed["body"]) == {"token": token}
+    shown = [  # what the journal and the run file say was run (the answer echoes the token)
+        json.dumps([entry.get("summary"), entry.get("details"), entry.get("command")])
+        for path in state.rglob("*.jsonl")
+        for entry in map(json.loads, path.read_text().splitlines())
+        if entry["event"] in ("action.requested", "step.started")
+    ]
+    assert len(shown) == 2 and not [line for line in shown if token in line]
+    monkeypatch.setenv("Q", "..")
+    refused = runner.plan(run, 2)
+    assert refused.problem == "$Q is '..', which cannot go in the URL's path"
+    assert (await runner.run_step(run, 2)).status == "failed"
+    await runner.aclose()

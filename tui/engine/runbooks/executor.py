@@ -28,7 +28,12 @@ from tui.engine.errors import describe, os_reason
 from tui.engine.journal import JournalError
 from tui.engine.runbooks import run as runs
 from tui.engine.runbooks.checks import CheckRunner
-from tui.engine.runbooks.httprequest import RequestProblem, parse_request, render
+from tui.engine.runbooks.httprequest import (
+    RequestProblem,
+    parse_request,
+    render,
+    shown_request,
+)
 from tui.engine.runbooks.model import Runbook, Step, StepKind, Value
 from tui.engine.runbooks.output import CAPTURE_CAP, StepOutput
 from tui.engine.runbooks.run import Run, RunError, StepStatus
@@ -264,7 +269,12 @@ class RunbookExecutor:
                 command, problem = step.code.rstrip("\n"), problem or str(exc)
         elif step.kind == "http":
             try:
-                request = render(parse_request(step.code), self._lookup(run), secrets)
+                request = shown_request(
+                    parse_request(step.code),
+                    self._lookup(run),
+                    secrets,
+                    lambda name: name not in run.values,
+                )
                 command, target = request.text(), f"{request.method} {request.url}"
             except RequestProblem as exc:
                 command, problem = step.code.rstrip("\n"), str(exc)

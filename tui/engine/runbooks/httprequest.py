@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from tui.engine.conditions import mask_header_value
+from tui.engine.errors import redact
+
 REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _METHOD = re.compile(r"^[A-Z]+$")
 _HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):\s?(.*)$")
@@ -101,15 +104,42 @@ def _substitute(text: str, lookup: Lookup, fill: Callable[[str, str], str]) -> s
     return REFERENCE.sub(replace, text)
 
 
-def render(
-    template: RequestTemplate, lookup: Lookup, secrets: frozenset[str] = frozenset()
+def render(template: RequestTemplate, lookup: Lookup) -> Request:
+    """The request to send."""
+
+    def sent(_name: str, value: str, encode: Callable[[str], str]) -> str:
+        return encode(value)
+
+    return _render(template, lookup, sent, sent)
+
+
+def shown_request(
+    template: RequestTemplate,
+    lookup: Lookup,
+    secrets: frozenset[str],
+    from_environment: Callable[[str], bool],
 ) -> Request:
-    """The request to send; with ``secrets`` named, those values show as ``***`` (display)."""
+    """The request as the operator confirms it and the journal keeps it: a secret's value as
+    ``***``; a value read from the environment as ``${NAME}`` (it may be a token no runbook
+    declares; the shell steps show it so too), except where the URL says where the request
+    goes (a base URL or a host, shown with any password masked); credentials in headers
+    masked as in a check's detail. The values are checked all the same, as for sending."""
 
     def shown(name: str, value: str, encode: Callable[[str], str]) -> str:
-        return MASK if name in secrets else encode(value)
+        if name in secrets:
+            return MASK
+        return f"${{{name}}}" if from_environment(name) else encode(value)
 
-    url = _url(template.url, lookup, shown)
+    def located(name: str, value: str, encode: Callable[[str], str]) -> str:
+        return MASK if name in secrets else redact(encode(value))
+
+    request = _render(template, lookup, shown, located)
+    headers = tuple((name, mask_header_value(name, value)) for name, value in request.headers)
+    return Request(request.method, request.url, headers, request.body)
+
+
+def _render(template: RequestTemplate, lookup: Lookup, shown: Shown, located: Shown) -> Request:
+    url = _url(template.url, lookup, shown, located)
     headers = []
     for name, raw in template.headers:
         value = _substitute(raw, lookup, lambda n, v: shown(n, v, str))
@@ -127,7 +157,9 @@ def render(
 Shown = Callable[[str, str, Callable[[str], str]], str]
 
 
-def _url(template: str, lookup: Lookup, shown: Shown) -> str:
+def _url(template: str, lookup: Lookup, shown: Shown, located: Shown) -> str:
+    """``located`` shows the values that say where the request goes (base URL, host, port),
+    ``shown`` the others."""
     base = ""
     rest = template
     leading = REFERENCE.match(template)
@@ -138,7 +170,7 @@ def _url(template: str, lookup: Lookup, shown: Shown) -> str:
             raise RequestProblem(f"the URL starts with ${name}, which is not set")
         if not value.startswith(("http://", "https://")) or any(c in value for c in "?#\r\n "):
             raise RequestProblem(f"${name} must be a base URL such as https://host:8443")
-        base = shown(name, value, str)
+        base = located(name, value, str)
         rest = template[leading.end() :]
     else:
         scheme_end = template.index("://") + 3
@@ -147,12 +179,21 @@ def _url(template: str, lookup: Lookup, shown: Shown) -> str:
 
         def host_part(name: str, value: str) -> str:
             if not _AUTHORITY_VALUE.match(value):
-                raise RequestProblem(f"${name} must be a host or port in the URL, got {value!r}")
-            return shown(name, value, str)
+                got = shown(name, value, repr)  # a secret is not echoed
+                raise RequestProblem(f"${name} must be a host or port in the URL, got {got}")
+            return located(name, value, str)
 
         base = _substitute(template[:cut], lookup, host_part)
         rest = template[cut:]
-    return base + _substitute(rest, lookup, lambda n, v: shown(n, v, _encode))
+    end = next((i for i, char in enumerate(rest) if char in "?#"), len(rest))
+
+    def segment(name: str, value: str) -> str:
+        if value in (".", ".."):  # a dot segment: the client would walk up the path
+            raise RequestProblem(f"${name} is {value!r}, which cannot go in the URL's path")
+        return shown(name, value, _encode)
+
+    path = _substitute(rest[:end], lookup, segment)
+    return base + path + _substitute(rest[end:], lookup, lambda n, v: shown(n, v, _encode))
 
 
 def _encode(value: str) -> str:
