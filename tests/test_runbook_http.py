@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -216,4 +217,22 @@ async def test_values_from_the_environment_are_sent_not_shown(
     refused = runner.plan(run, 2)
     assert refused.problem == "$Q is '..', which cannot go in the URL's path"
     assert (await runner.run_step(run, 2)).status == "failed"
+    await runner.aclose()
+
+
+async def test_a_form_body_keeps_each_value_in_its_field(
+    tmp_path: Path, echo_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("BASE", echo_url)
+    runner = executor(tmp_path / "state")
+    text = (
+        "---\nvariables:\n  REASON: {required: true}\n---\n"
+        "# Form\n\n```http\nPOST $BASE/form\n"
+        "Content-Type: application/x-www-form-urlencoded\n\nreason=$REASON&by=me\n```\n"
+    )
+    run = runner.start(runbook(tmp_path, text), {"REASON": "disk full&admin=1"})
+    result = await runner.run_step(run, 1)
+    assert result.status == "ok", result.message
+    sent = json.loads(result.output.partition("\n\n")[2])["body"]
+    assert urllib.parse.parse_qs(sent) == {"reason": ["disk full&admin=1"], "by": ["me"]}
     await runner.aclose()

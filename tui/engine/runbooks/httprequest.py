@@ -11,7 +11,7 @@ Lines starting with ``#`` or ``//`` before the request line are comments; a trai
 environment's; other ``$`` text is left alone) are filled in as data: percent-encoded in the
 path and query, checked to be a host or port in the authority, a whole base URL when the URL
 starts with one, refused in a header when they would break the line, JSON-escaped in a JSON
-body. This module only handles text; ``httpstep`` sends it.
+body, percent-encoded in a form body. This module only handles text; ``httpstep`` sends it.
 """
 
 from __future__ import annotations
@@ -146,10 +146,12 @@ def _render(template: RequestTemplate, lookup: Lookup, shown: Shown, located: Sh
         if any(char in value for char in "\r\n\0"):
             raise RequestProblem(f"a variable puts a line break into header {name}")
         headers.append((name, value))
-    is_json = any(
-        name.lower() == "content-type" and "json" in value.lower() for name, value in headers
-    )
-    escape = (lambda value: json.dumps(value)[1:-1]) if is_json else str
+    body_type = next((v.lower() for n, v in headers if n.lower() == "content-type"), "")
+    escape: Callable[[str], str] = str
+    if "json" in body_type:
+        escape = _json_string
+    elif "x-www-form-urlencoded" in body_type:  # a value with & or = stays one field's value
+        escape = _encode
     body = _substitute(template.body, lookup, lambda n, v: shown(n, v, escape))
     return Request(template.method, url, tuple(headers), body)
 
@@ -194,6 +196,10 @@ def _url(template: str, lookup: Lookup, shown: Shown, located: Shown) -> str:
 
     path = _substitute(rest[:end], lookup, segment)
     return base + path + _substitute(rest[end:], lookup, lambda n, v: shown(n, v, _encode))
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value)[1:-1]
 
 
 def _encode(value: str) -> str:
