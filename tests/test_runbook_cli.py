@@ -266,6 +266,118 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path):
                 os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_step_stopped_by_a_signal_is_interrupted_and_never_rerun_by_itself(
+    tmp_path: Path, signum: signal.Signals
+):
+    (tmp_path / "slow.md").write_text(SLOW)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        event = None
+        while event is None and time.monotonic() < deadline:
+            found = runs(tmp_path)
+            event = _process_event(found[0]) if found else None
+            time.sleep(0.05)
+        assert event is not None, "step 2 never started"
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == 130
+        assert "resume with: watchdeck runbook resume" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        if event is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(event["pgid"], signal.SIGKILL)
+    ended = [json.loads(line) for line in runs(tmp_path)[0].read_text().splitlines()][-1]
+    assert (ended["event"], ended["step"], ended["status"]) == ("step.ended", 2, "interrupted")
+
+    undecided = cli(tmp_path, "resume", "--json")
+    assert undecided.returncode == 1
+    assert "step 2 was interrupted" in undecided.stderr
+    assert "--interrupted retry or --interrupted skip" in undecided.stderr
+    data = json.loads(undecided.stdout)
+    assert [(s["status"], s["attempts"]) for s in data["steps"]] == [
+        ("ok", 1),
+        ("interrupted", 1),  # not run again by itself
+        ("pending", 0),
+    ]
+
+
+ASKS = """---
+variables:
+  TOKEN: {secret: true, required: true}
+---
+# Ask first
+
+```sh {confirm}
+touch "$MARK"
+```
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "prompt", "answer", "signum"),
+    [
+        (["--var", "TOKEN=given-token"], b"run this step? [y/N]", b"y\n", signal.SIGTERM),
+        (["--var", "TOKEN=given-token"], b"run this step? [y/N]", b"y\n", signal.SIGINT),
+        ([], b"TOKEN: ", b"typed-token\n", signal.SIGHUP),  # getpass, without echo
+    ],
+)
+def test_a_signal_during_a_prompt_stops_before_anything_runs(
+    tmp_path: Path, args: list[str], prompt: bytes, answer: bytes, signum: signal.Signals
+):
+    import pty
+    import select
+    import termios
+
+    (tmp_path / "ask.md").write_text(ASKS)
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", "./ask.md", *args],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while prompt not in seen and process.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                with contextlib.suppress(OSError):
+                    seen += os.read(master, 65536)
+        assert prompt in seen, seen.decode(errors="replace")
+        process.send_signal(signum)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still waiting: the answer would run the step
+            os.write(master, answer)
+            process.wait(timeout=30)
+            code = None
+        assert code == 130, "the prompt went on waiting after the signal"
+        assert termios.tcgetattr(master)[3] & termios.ECHO  # the terminal echoes again
+    finally:
+        process.kill()
+        process.wait()
+        os.close(master)
+    assert not (tmp_path / "marked").exists()
+    assert not any('"step.started"' in path.read_text() for path in runs(tmp_path))
+    journal = tmp_path / "state" / "journal.jsonl"
+    assert "action.requested" not in (journal.read_text() if journal.exists() else "")
+
+
 def test_runbook_commands_never_import_textual(tmp_path: Path, guide: Path):
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tui.cli", "runbook", "run", "say-hello",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,15 @@ async def test_a_step_left_running_comes_back_interrupted(tmp_path: Path):
     assert load(state, run.id).resumed  # the resume is on record too
 
 
+def test_a_step_message_is_masked_in_the_run_file(tmp_path: Path):
+    state = tmp_path / "state"
+    run = executor(state).start(runbook(tmp_path, BOOK), {"N": 1, "KEY": "quoted-key-9876"})
+    run.ended(3, "failed", duration=0.0, message="refused: quoted-key-9876")  # any caller
+    assert run.state(3).message == "refused: ***"
+    assert load(state, run.id).state(3).message == "refused: ***"
+    assert "quoted-key-9876" not in everything_written(state)
+
+
 def test_values_are_checked_before_a_run_starts(tmp_path: Path):
     runner = executor(tmp_path / "state")
     book = runbook(tmp_path, BOOK)
@@ -127,3 +137,26 @@ async def test_report_for_the_change_record(tmp_path: Path):
     assert "key is ***" in report
     assert "### 4. ☐ Tell the team it is done\n\nmanual · not done" in report
     assert "report-secret" not in report
+
+
+async def test_a_captured_response_never_writes_a_secret(
+    tmp_path: Path, http_server: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("BASE", http_server)
+    secret = "echoed-secret-4242"
+    book = runbook(
+        tmp_path,
+        "---\nvariables:\n  TOKEN: {secret: true, required: true}\n---\n# Echo\n\n"
+        "```http {capture=ANSWER}\nPOST $BASE/echo\nContent-Type: application/json\n\n"
+        '{"token": "$TOKEN"}\n```\n',
+    )
+    state = tmp_path / "state"
+    runner = executor(state)
+    run = runner.start(book, {"TOKEN": secret})
+    result = await runner.run_step(run, 1)
+    assert result.status == "ok", result.message
+    echoed = json.loads(str(run.values["ANSWER"]))  # the server sent the token back
+    assert echoed["body"] == '{"token": "***"}'  # as a shell step's capture would have it
+    assert load(state, run.id).values["ANSWER"] == run.values["ANSWER"]
+    assert secret not in everything_written(state)
+    await runner.aclose()

@@ -93,13 +93,17 @@ async def test_task_cancellation_records_the_step_then_propagates(tmp_path: Path
     started = asyncio.Event()
     task = asyncio.create_task(runner.run_step(run, 1, on_output=lambda text: started.set()))
     await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
+    task.cancel()  # what SIGTERM or SIGHUP does to a headless run
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert run.state(1).status == "failed"
-    assert "interrupted" in run.state(1).message
+    assert run.state(1).status == "interrupted"
+    assert "watchdeck was stopped" in run.state(1).message
     assert wait_until_gone(run.state(1).pgid)
-    assert load_run(state, run.id).state(1).status == "failed"  # on disk too
+    loaded = load_run(state, run.id)  # on disk too: a person decides whether it runs again
+    assert loaded.state(1).status == "interrupted"
+    assert runner.resume(loaded, {}) == [1]
+    [entry] = [e for e in journal(state) if e["event"] == "runbook.step.result"]
+    assert entry["status"] == "interrupted"
 
 
 async def test_ten_megabytes_capped_in_memory_and_whole_on_disk(tmp_path: Path):

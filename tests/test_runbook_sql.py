@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from runbook_helpers import config, executor, runbook
+from runbook_helpers import config, everything_written, executor, journal, runbook
 
+from tui.engine.runbooks.report import render_report
+from tui.engine.runbooks.run import load as load_run
 from tui.engine.runbooks.sqltext import SqlProblem, prepare
 
 INJECTION = "x'); DROP TABLE victims; --"
@@ -107,3 +109,27 @@ async def test_which_database(tmp_path: Path, pg_dsn: str):
     assert "several databases (a, b)" in (two.plan(run, 1).problem or "")
     assert two.plan(run, 2).target == "database b"
     assert (await two.run_step(run, 2)).output == " ?column?\n----------\n        2\n(1 row)\n"
+
+
+async def test_a_secret_in_an_error_or_a_capture_is_masked(tmp_path: Path, pg_dsn: str):
+    secret = "hunter2-secret-xyz"
+    book = runbook(
+        tmp_path,
+        "---\nvariables:\n  TOKEN: {secret: true, required: true}\n---\n# Leaks\n\n"
+        "```sql {capture=ECHOED}\nSELECT 'got ' || $TOKEN;\n```\n\n"
+        "```sql\nSELECT $TOKEN::int;\n```\n",
+    )
+    state = tmp_path / "state"
+    runner = executor(state, config(db_config(pg_dsn)))
+    run = runner.start(book, {"TOKEN": secret})
+    assert (await runner.run_step(run, 1)).status == "ok"
+    assert run.values["ECHOED"] == "got ***"  # as a shell step's capture is
+    failed = await runner.run_step(run, 2)
+    assert failed.status == "failed"
+    assert 'invalid input syntax for type integer: "***"' in failed.message  # the server quotes it
+    assert load_run(state, run.id).state(2).message == failed.message
+    [entry] = [e for e in journal(state) if e["event"] == "action.failed"]
+    assert entry["result"] == failed.message
+    assert secret not in everything_written(state)
+    assert secret not in render_report(load_run(state, run.id))
+    await runner.aclose()

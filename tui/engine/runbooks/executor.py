@@ -123,6 +123,8 @@ class _Ending:
     message: str = ""
     exit_code: int | None = None
     capture: str | None = None
+    interrupted: bool = False
+    """watchdeck stopped while the step ran: a person decides whether it runs again."""
 
 
 class RunbookExecutor:
@@ -334,8 +336,9 @@ class RunbookExecutor:
             raise RunError("another step is running; cancel it first")
         plan = self.plan(run, index)
         if plan.problem:
-            run.ended(index, "failed", duration=0.0, message=plan.problem)
-            return StepResult(index, "failed", plan.problem)
+            problem = run.masker()(plan.problem)
+            run.ended(index, "failed", duration=0.0, message=problem)
+            return StepResult(index, "failed", problem)
         if step.interactive and attach is None:
             return StepResult(index, "pending", "needs the terminal", needs_terminal=True)
         first_line = plan.command.strip().splitlines()[0] if plan.command.strip() else plan.target
@@ -407,7 +410,9 @@ class RunbookExecutor:
             ending = await self._execute(run, step, plan, output, cancel, attach)
         except asyncio.CancelledError:
             output.note("stopped: watchdeck was interrupted")
-            ending = _Ending(False, "interrupted: watchdeck was stopped while the step ran")
+            ending = _Ending(
+                False, "interrupted: watchdeck was stopped while the step ran", interrupted=True
+            )
             raise
         except Exception as exc:
             ending = _Ending(False, describe(exc))
@@ -477,7 +482,7 @@ class RunbookExecutor:
             message = verdict if step.kind == "check" else f"{ending.message}; {verdict}"
             ending = _Ending(ok, message, ending.exit_code, ending.capture)
         if ending.ok and step.capture:
-            value = ending.capture or ""
+            value = run.masker()(ending.capture or "")  # a shell capture is masked already
             if output.capture_overflow or len(value.encode()) > CAPTURE_CAP:
                 limit = f"{CAPTURE_CAP // 1024} KiB"
                 return _Ending(False, f"output too large for capture={step.capture} ({limit})")
@@ -508,10 +513,12 @@ class RunbookExecutor:
         ending: _Ending,
         duration: float,
     ) -> StepResult:
-        message = ending.message
+        message = run.masker()(ending.message)  # a server's error may quote a secret value
         if output.error:
             message += f" (output file incomplete: {output.error})"
-        status: StepStatus = "ok" if ending.ok else "failed"
+        status: StepStatus = (
+            "ok" if ending.ok else "interrupted" if ending.interrupted else "failed"
+        )
         excerpt = output.tail.excerpt()
         try:
             run.ended(

@@ -22,6 +22,7 @@ import getpass
 import json
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -274,13 +275,44 @@ def parse_vars(pairs: list[str] | None) -> dict[str, str]:
 
 def _ask(prompt: str, context: Context, *, secret: bool = False) -> str:
     if secret:
-        return getpass.getpass(prompt, stream=context.err)
-    context.err.write(prompt)
-    context.err.flush()
-    line = sys.stdin.readline()
+        return _interruptible(lambda: getpass.getpass(prompt, stream=context.err))
+
+    def read() -> str:
+        context.err.write(prompt)
+        context.err.flush()
+        return sys.stdin.readline()
+
+    line = _interruptible(read)
     if not line:
         raise Stop("no answer (end of input)")
     return line.strip()
+
+
+def _interruptible(read: Callable[[], str]) -> str:
+    """A prompt blocks the event loop, so the loop's handlers would only see SIGTERM, SIGHUP
+    or Ctrl-C once it is answered, and then stop the step just started. While it waits, they
+    interrupt the prompt instead (CancelledError, as for a running step): nothing runs."""
+    stopped = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopped
+        stopped = True
+        raise asyncio.CancelledError
+
+    stops = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {signum: signal.signal(signum, stop) for signum in stops}
+    answer = ""
+    try:
+        answer = read()
+    except Exception:
+        if not stopped:
+            raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stopped:  # getpass may turn the interruption into an error, or read again
+        raise asyncio.CancelledError
+    return answer
 
 
 def _ask_missing(runbook: Runbook, given: dict[str, Value], context: Context) -> None:

@@ -178,15 +178,16 @@ class Run:
         excerpt: str = "",
     ) -> None:
         state = self.state(index)
-        state.status, state.duration, state.message = status, duration, message
+        mask = self.masker()
+        state.status, state.duration, state.message = status, duration, mask(message)
         state.exit_code, state.output_bytes = exit_code, output_bytes
-        state.excerpt = self.masker()(excerpt)
+        state.excerpt = mask(excerpt)
         self._append(
             "step.ended",
             step=index,
             status=status,
             duration=round(duration, 3),
-            message=message,
+            message=state.message,
             exit_code=exit_code,
             output_bytes=output_bytes,
             excerpt=state.excerpt,
