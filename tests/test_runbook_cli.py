@@ -170,6 +170,18 @@ def test_dry_run_runs_nothing(tmp_path: Path, guide: Path):
     assert not (tmp_path / "state" / "journal.jsonl").exists()
 
 
+def test_dry_run_checks_a_captured_value_when_it_runs(tmp_path: Path):
+    """The placeholder of a value a step captures is no host: a valid runbook dry-runs clean."""
+    (tmp_path / "cap.md").write_text(
+        "# Cap\n\n```sh {capture=HOST}\necho db1\n```\n\n"
+        "```http\nGET http://$HOST:9/health\n```\n\n```http\nGET http://$NOPE:9/\n```\n"
+    )
+    result = cli(tmp_path, "run", "./cap.md", "--dry-run", env={"NOPE": "a b"})
+    assert "? checked when it runs: $HOST is captured by then" in result.stdout
+    assert "✗ would fail: $NOPE must be a host or port in the URL" in result.stdout
+    assert result.returncode == 1  # $NOPE is wrong whatever runs before it
+
+
 def test_read_only_refuses_to_run(tmp_path: Path, guide: Path):
     result = cli(tmp_path, "run", "say-hello", "--yes", "--read-only")
     assert result.returncode == 1

@@ -700,7 +700,11 @@ def _dry_run(
         )
         for line in plan.command.splitlines():
             print(f"    {line}", file=out)
-        if plan.problem:
+        problem = plan.problem or ""
+        waits = [name for name in runbook.captures if problem.startswith(f"${name} ")]
+        if waits:  # checked against the placeholder, not the value the step will capture
+            print(f"    ? checked when it runs: ${waits[0]} is captured by then", file=out)
+        elif problem:
             problems += 1
             print(f"    ✗ would fail: {plan.problem}", file=out)
     shown_values = shown(runbook, values)
