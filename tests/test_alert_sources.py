@@ -11,8 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from servers import HttpServer
+from test_alertmanager import INJECTION, TERMINAL_CONTROLS, texts
 
 from tui.engine.actions import ActionRefused
+from tui.engine.alert_book import newly_firing
 from tui.engine.alert_sources import (
     AlertmanagerSource,
     ApiError,
@@ -24,6 +26,7 @@ from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated
 from tui.engine.journal import Journal
 from tui.engine.loader import load_config_text
+from tui.engine.printable import printable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alerts"
 SETTINGS = Settings(timeout=2.0)
@@ -152,6 +155,41 @@ async def test_prometheus_alerts_pending_and_firing_with_values(server):
     assert (slow.state, slow.value, slow.severity) == ("pending", 3.4, "warning")
     assert (novalue.value, novalue.since) == (None, sample.at)  # NaN is no data
     assert errors.fingerprint != slow.fingerprint
+
+
+async def test_escape_sequences_in_any_answer_never_reach_the_alerts_or_the_errors(server):
+    """What a real Alertmanager refuses (an escape in generatorURL) may still come from a
+    proxy, another implementation or Prometheus: every text is made printable."""
+    am_alert = {
+        "labels": {"alertname": "Inject", INJECTION: INJECTION},
+        "annotations": {"summary": INJECTION, INJECTION: INJECTION},
+        "status": {"state": "suppressed", "silencedBy": [INJECTION], "inhibitedBy": [INJECTION]},
+        "fingerprint": INJECTION,
+        "generatorURL": "http://prometheus:9090/graph" + INJECTION,
+    }
+    prom_alert = {
+        "labels": {"alertname": INJECTION, "severity": "critical"},
+        "annotations": {"summary": "", "message": INJECTION},
+        "state": "firing",
+        "activeAt": "2024-05-01T09:58:30Z",
+    }
+    server.serve("GET", "/api/v2/alerts", json.dumps([am_alert]))
+    prom_answer = {"status": "success", "data": {"alerts": [prom_alert]}}
+    server.serve("GET", "/api/v1/alerts", json.dumps(prom_answer))
+    am, prom = source("alertmanager", server.url), source("prometheus", server.url)
+    alerts = (*(await am.poll()).alerts, *(await prom.poll()).alerts)
+    assert [alert.summary for alert in alerts] == [printable(INJECTION)] * 2
+    assert alerts[0].silenced_by == (printable(INJECTION),)
+    assert alerts[0].generator_url == "http://prometheus:9090/graph" + printable(INJECTION)
+    assert [t for t in texts(alerts) if TERMINAL_CONTROLS.search(t)] == []
+
+    server.serve("GET", "/api/v2/alerts", json.dumps({"message": INJECTION}), status=500)
+    server.serve("GET", "/api/v1/alerts", json.dumps({"status": "error", "error": INJECTION}))
+    for polled in (am, prom):
+        with pytest.raises(ApiError) as caught:
+            await polled.poll()
+        assert "␛]52;c;" in str(caught.value) and not TERMINAL_CONTROLS.search(str(caught.value))
+        await polled.aclose()
 
 
 # --- failures -----------------------------------------------------------------------------------
@@ -287,6 +325,46 @@ async def test_external_alerts_merge_resolve_and_survive_an_unreachable_source(
     await again.stop()
 
 
+async def test_a_prometheus_alert_fires_since_it_was_seen_firing_not_since_pending(
+    server, tmp_path
+):
+    """Prometheus says when an alert went pending (activeAt), never when it fired: one that
+    went pending before the console started and fires after is new, and announced."""
+    clock = Clock()
+    started_at = clock.now
+    text = f'alerts:\n  sources:\n    - {{name: prom, kind: prometheus, url: "{server.url}"}}\n'
+    config = load_config_text(text, "t.yaml", {})
+
+    def serve(state: str) -> None:
+        item = {"labels": {"alertname": "DBDown", "severity": "critical"}, "state": state}
+        item["activeAt"] = "2024-05-01T09:50:00Z"  # 10 minutes before the start
+        answer = {"status": "success", "data": {"alerts": [item]}}
+        server.serve("GET", "/api/v1/alerts", json.dumps(answer))
+
+    engine = Engine(config, state_dir=tmp_path, clock=clock)
+    serve("pending")
+    pending = await engine.check_once()
+    assert (pending[0].state, pending[0].since) == ("pending", started_at - 600)
+    serve("firing")
+    clock.now += 60
+    firing = await engine.check_once()
+    (alert,) = firing
+    assert (alert.state, alert.since, alert.active_since) == (
+        "firing",
+        started_at + 60,
+        started_at - 600,
+    )
+    assert newly_firing(pending, firing, started_at) == [alert]
+    clock.now += 60
+    assert [a.since for a in await engine.check_once()] == [started_at + 60]  # still firing
+    await engine.stop()
+
+    again = Engine(config, state_dir=tmp_path, clock=clock)  # the file keeps when it fired
+    clock.now += 60
+    assert [a.since for a in await again.check_once()] == [started_at + 60]
+    await again.stop()
+
+
 async def test_silence_and_expire_through_the_action_path(server, http_server, tmp_path):
     server.serve_fixture("/api/v2/alerts", "alertmanager_v2_alerts.json")
     server.serve_fixture("/api/v1/alerts", "prometheus_v1_alerts.json")
@@ -301,6 +379,8 @@ async def test_silence_and_expire_through_the_action_path(server, http_server, t
     assert not engine.can_silence(internal) and not engine.can_silence(prom)
     with pytest.raises(ValueError, match="does not come from an Alertmanager"):
         await engine.silence_alert(internal, 3600, "nope")
+    with pytest.raises(ValueError, match=r"^a silence can last at most 365d$"):
+        await engine.silence_alert(disk, 99999999 * 86400.0, "far too long")
 
     outcome = await engine.silence_alert(disk, 2 * 3600, "  disk grows, ticket OPS-12  ")
     assert (outcome.ok, outcome.silence_id) == (True, "7d2f-silence")

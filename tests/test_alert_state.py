@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_alertmanager import INJECTION, TERMINAL_CONTROLS, texts
 
 from tui.engine.alert_state import FILENAME, AlertStore
 from tui.engine.engine import Engine
@@ -245,4 +246,38 @@ async def test_damaged_entries_in_the_state_file_are_skipped(tmp_path, http_serv
     assert [(e.name, e.state) for e in engine.alert_history()] == [("PaymentsDown", "firing")]
     assert engine.alert_book.acks == {} and engine.alert_book.external == {}
     assert engine.alerts == ()  # a firing state without `since` is not one
+    await engine.stop()
+
+
+async def test_escape_sequences_saved_by_an_earlier_version_are_made_printable(tmp_path):
+    """A state file written before the sources made texts printable may hold them raw."""
+    saved = {
+        "name": "Inject",
+        "source": "am",
+        "state": "firing",
+        "severity": "critical",
+        "since": T0,
+        "summary": INJECTION,
+        "labels": {"alertname": "Inject", INJECTION: INJECTION},
+        "annotations": {"summary": INJECTION},
+        "generator_url": INJECTION,
+        "silenced_by": [INJECTION],
+        "source_kind": "alertmanager",
+        "fingerprint": "f1",
+    }
+    event = {key: saved[key] for key in ("source", "name", "state", "severity", "summary")}
+    (tmp_path / FILENAME).write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "external": {"am": [saved]},
+                "history": [{**event, "at": T0, "fingerprint": "f1"}],
+            }
+        )
+    )
+    text = "alerts:\n  sources:\n    - {name: am, kind: alertmanager, url: 'http://127.0.0.1:9'}\n"
+    engine = Engine(load_config_text(text, "t.yaml", {}), state_dir=tmp_path, clock=Clock())
+    (alert,) = engine.alerts
+    assert alert.summary.startswith("E␛]2;PWNED")
+    assert [t for t in texts([alert, engine.alert_history()]) if TERMINAL_CONTROLS.search(t)] == []
     await engine.stop()

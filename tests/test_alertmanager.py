@@ -3,8 +3,10 @@ post an alert, read it through the source, silence it, see it suppressed, expire
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,7 +20,8 @@ import httpx
 import pytest
 
 from tui.engine.alert_actions import actor
-from tui.engine.alert_sources import format_time
+from tui.engine.alert_sources import AlertmanagerSource, format_time
+from tui.engine.config import AlertSource, Settings
 from tui.engine.engine import Engine
 from tui.engine.journal import Journal
 from tui.engine.loader import load_config_text
@@ -193,3 +196,53 @@ def test_check_exit_code_follows_silences_in_alertmanager(alertmanager, tmp_path
     assert (code, report["status"]) == (0, "ok")  # silenced: shown, but notifies nobody
     (alert,) = report["alerts"]
     assert alert["suppressed"] is True and len(alert["silenced_by"]) == 1
+
+
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""What a terminal acts on (tab and newline aside: the panes fold them)."""
+INJECTION = "E\x1b]2;PWNED\x1b\\\x1b]52;c;ZWNobw==\x1b\\\x1b[2J\x9b31m\r"
+"""A window title, the clipboard (OSC 52), a cleared screen, a C1 CSI, a carriage return."""
+
+
+def texts(value: object) -> list[str]:
+    """Every string inside an alert (its fields, labels, annotations, ids), keys included."""
+    if isinstance(value, str):
+        return [value]
+    if dataclasses.is_dataclass(value):
+        return [t for spec in dataclasses.fields(value) for t in texts(getattr(value, spec.name))]
+    if isinstance(value, dict):
+        return [t for pair in value.items() for item in pair for t in texts(item)]
+    if isinstance(value, tuple | list):
+        return [t for item in value for t in texts(item)]
+    return []
+
+
+async def test_escape_sequences_from_alertmanager_never_reach_the_alert(alertmanager):
+    run = uuid.uuid4().hex[:8]
+    now = time.time()
+    body = [
+        {
+            "labels": {"alertname": "Inject" + INJECTION, "run": run, "team": INJECTION},
+            "annotations": {
+                "summary": INJECTION,
+                "description": "line one\n" + INJECTION,
+                "runbook_url": "https://wiki/" + INJECTION,
+            },
+            "startsAt": format_time(now),
+            "endsAt": format_time(now + 600),
+            "generatorURL": "http://prometheus:9090/graph",  # refused unless a URI
+        }
+    ]
+    answer = httpx.post(f"{alertmanager}/api/v2/alerts", json=body, timeout=5)
+    assert answer.status_code == 200, answer.text
+    config = AlertSource(name="am", kind="alertmanager", url=alertmanager, match={"run": run})
+    source = AlertmanagerSource(config, Settings(timeout=5.0), None)
+    try:
+        (alert,) = (await source.poll()).alerts
+    finally:
+        await source.aclose()
+    assert alert.labels["team"] == "E␛]2;PWNED␛\\␛]52;c;ZWNobw==␛\\␛[2J\ufffd31m"
+    assert alert.summary == alert.labels["team"] and alert.name.startswith("InjectE␛]2;")
+    assert alert.description.startswith("line one\n")  # a newline stays: the panes fold it
+    assert alert.runbook_url == "https://wiki/" + alert.summary
+    assert [t for t in texts(alert) if TERMINAL_CONTROLS.search(t)] == []

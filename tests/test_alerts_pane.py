@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from rich.text import Text
 from test_alert_sources import FIXTURES, FixtureServer
-from test_alertmanager import _config_text, _post_alert, alertmanager  # noqa: F401
+from test_alertmanager import (  # noqa: F401
+    INJECTION,
+    TERMINAL_CONTROLS,
+    _config_text,
+    _post_alert,
+    alertmanager,
+)
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Markdown
 from ui_fixtures import (
@@ -38,6 +46,7 @@ from ui_fixtures import (
 
 from tui.app import WatchdeckApp
 from tui.engine.alert_actions import actor
+from tui.engine.alert_sources import format_time
 from tui.engine.config import Settings
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, SourceUpdated
@@ -47,7 +56,7 @@ from tui.engine.samples import Alert, CheckSample
 from tui.screens.alert_detail import AlertDetailScreen
 from tui.screens.alert_dialogs import AcknowledgeScreen, SilenceScreen, silence_seconds
 from tui.screens.confirm import ConfirmScreen
-from widgets.alerts import AlertsPane
+from widgets.alerts import COLUMNS, AlertsPane, since_text
 
 BIG = (120, 40)
 SMALL = (80, 24)
@@ -525,6 +534,35 @@ async def test_actions_without_a_state_dir_are_refused_in_one_line() -> None:
         )
 
 
+async def test_escape_sequences_from_a_source_are_drawn_as_symbols(tmp_path: Path) -> None:
+    server = FixtureServer()
+    server.start()
+    alert = {
+        "labels": {"alertname": "Inject", "team": INJECTION},
+        "annotations": {"summary": INJECTION, "description": INJECTION},
+        "generatorURL": "http://prometheus:9090/graph" + INJECTION,
+    }
+    server.serve("GET", "/api/v2/alerts", json.dumps([alert]))
+    engine = am_engine(server.url, tmp_path)
+    app = WatchdeckApp(engine, start_engine=False)
+    try:
+        async with app.run_test(size=BIG) as pilot:
+            await engine.check_once()
+            await settle(pilot)
+            (key,) = keys(app)
+            drawn = [cell(app, key, column.key) for column in COLUMNS]
+            assert "E␛]2;PWNED␛" in drawn[-1]
+            await select(pilot, key)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, AlertDetailScreen)
+            drawn += [text.plain for text in app.screen.texts.values()]
+            assert [text for text in drawn if TERMINAL_CONTROLS.search(text)] == []
+    finally:
+        await engine.stop()
+        server.stop()
+
+
 # --- the bell and the toast --------------------------------------------------------------------
 def counting_bell(app: WatchdeckApp) -> list[int]:
     """Count the app's bells (the terminal would beep; the headless driver has none)."""
@@ -573,6 +611,55 @@ async def test_a_new_critical_alert_rings_and_toasts_once() -> None:
         assert "2 more critical alerts firing" in messages(app)
 
 
+async def test_an_alert_whose_silence_ends_rings_and_toasts_once() -> None:
+    app = make_app()
+    rings = counting_bell(app)
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        emit = app.engine.scheduler.emit
+        silenced = firing("DiskFull", suppressed=True, silenced_by=("s-1",))
+        emit(AlertsUpdated((silenced, *ALERTS), NOW + 5))  # fired silenced: quiet
+        await pilot.pause()
+        assert rings == [] and "DiskFull" not in messages(app)
+        for at in (NOW + 10, NOW + 15):  # the silence expired: it notifies, once
+            emit(AlertsUpdated((firing("DiskFull"), *ALERTS), at))
+            await pilot.pause()
+        assert len(rings) == 1 and messages(app).count("✖ DiskFull firing") == 1
+
+
+async def test_an_alert_firing_through_a_maintenance_window_rings_when_it_ends() -> None:
+    """It fired before the console opened, inside the window; the window ends while the
+    console runs: now it notifies, and nobody was told."""
+    window = "maintenance:\n  - {name: deploy, start: 2023-11-14 22:00, duration: 20m}\n"
+    config = RULE_CONFIG + window
+    now = [NOW - 300]
+    engine = Engine(load_config_text(config, "t.yaml", {}), clock=lambda: now[0])
+
+    def evaluate_at(at: float) -> None:
+        now[0] = at
+        down = CheckSample("api", "http", at, up=False, status="critical", error="refused")
+        engine.state.record_sample("check:api", down, at)
+        engine.evaluate_rules()
+
+    evaluate_at(NOW - 300)
+    now[0] = NOW
+    app = WatchdeckApp(engine, clock=lambda: now[0], start_engine=False)
+    rings = counting_bell(app)
+    async with app.run_test(size=BIG) as pilot:
+        await pilot.pause()
+        evaluate_at(NOW + 60)  # 22:14:20, in the window
+        await settle(pilot)
+        (alert,) = engine.alerts
+        assert (alert.state, alert.suppressed, alert.since) == ("firing", True, NOW - 300)
+        assert rings == []
+        evaluate_at(NOW + 480)  # 22:21:20, the window is over
+        evaluate_at(NOW + 490)
+        await settle(pilot)
+        assert not engine.alerts[0].suppressed
+        assert len(rings) == 1 and messages(app).count("ApiDown firing: api is down") == 1
+    await engine.stop()
+
+
 async def test_the_bell_can_be_turned_off_and_the_toast_stays() -> None:
     config = msgspec.structs.replace(make_config(), settings=Settings(bell=False))
     engine = make_engine(config)
@@ -588,13 +675,26 @@ async def test_the_bell_can_be_turned_off_and_the_toast_stays() -> None:
 # --- silence and expire ---------------------------------------------------------------------------
 def test_silence_durations_need_a_unit_and_a_length() -> None:
     assert silence_seconds(" 90m ") == 5400.0 and silence_seconds("1d") == 86400.0
+    assert silence_seconds("1m") == 60.0 and silence_seconds("365d") == 365 * 86400.0
     for typed, why in (
         ("2", "give a unit, e.g. 2m or 2h"),
         ("0h", "longer than 0"),
         ("soon", "expected a duration"),
+        ("1ms", r"^a silence must last at least 1m$"),
+        ("99999999d", r"^a silence can last at most 365d$"),  # was: year out of range, later
     ):
         with pytest.raises(ValueError, match=why):
             silence_seconds(typed)
+
+
+def test_times_on_a_later_day_show_their_date() -> None:
+    """22:13:20 now: a silence until 01:13 is tomorrow's (and says so), as is one until 22:00
+    tomorrow; past times keep their rule (the date from 20 hours ago)."""
+    assert since_text(NOW + 600, NOW) == "22:23:20"
+    assert since_text(NOW + 3 * 3600, NOW) == "Nov 15 01:13"
+    assert since_text(NOW + 86400 - 900, NOW) == "Nov 15 21:58"
+    assert since_text(NOW - 3600, NOW) == "21:13:20"
+    assert since_text(NOW - 21 * 3600, NOW) == "Nov 14 01:13"
 
 
 @pytest.fixture
@@ -654,6 +754,7 @@ async def test_silence_posts_the_matchers_after_the_dialog(am_server, tmp_path) 
         question = app.screen
         assert isinstance(question, ConfirmScreen)
         assert "silence 0f1c3a4e-6b2d-4f0a-9c1e-7d8e9fa0b1c2" in question.lines
+        assert "  cannot read it: HTTP 404: not found" in question.lines  # still up to you
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: "expired" in messages(app), "expired")
         assert am_server.requests[-1].method == "DELETE"
@@ -731,3 +832,57 @@ async def test_silence_and_expire_end_to_end_against_alertmanager(
     assert [e["action"] for e in done] == ["alert.silence", "alert.expire_silence"]
     assert done[0]["details"]["matchers"] == labels
     assert done[1]["details"]["id"] == silence
+
+
+async def test_x_shows_whose_silence_it_is_and_what_else_it_silences(
+    alertmanager: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A colleague's broad silence covers this alert and four more: expiring it for one alert
+    would wake them all, so the question says so before anything is sent."""
+    run = uuid.uuid4().hex[:8]
+    now = time.time()
+    cluster = {"cluster": f"prod-eu-{run}", "run": run}
+    alerts = [
+        {
+            "labels": {"alertname": f"B{n}", **cluster},
+            "startsAt": format_time(now - 5),
+            "endsAt": format_time(now + 600),
+        }
+        for n in range(5)
+    ]
+    httpx.post(f"{alertmanager}/api/v2/alerts", json=alerts, timeout=5).raise_for_status()
+    silence = {
+        "matchers": [
+            {"name": "cluster", "value": cluster["cluster"], "isRegex": False, "isEqual": True}
+        ],
+        "startsAt": format_time(now),
+        "endsAt": format_time(now + 7200),
+        "createdBy": "alice",
+        "comment": "DB migration CHG-42",
+    }
+    answer = httpx.post(f"{alertmanager}/api/v2/silences", json=silence, timeout=5)
+    silence_id = answer.json()["silenceID"]
+    engine = Engine(
+        load_config_text(_config_text(alertmanager, run), "t.yaml", {}), state_dir=tmp_path
+    )
+    app = WatchdeckApp(engine, start_engine=False)
+    async with app.run_test(size=BIG) as pilot:
+        await engine.check_once()
+        await settle(pilot)
+        await select(pilot, key_of(app, "B0"))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        lines = app.screen.lines
+        at = lines.index(f"silence {silence_id}")
+        assert lines[at + 1] == f'  matches   cluster="prod-eu-{run}"'
+        assert lines[at + 2].startswith("  by        alice · active until ")
+        assert lines[at + 3 : at + 5] == (
+            "  comment   DB migration CHG-42",
+            "  covers    5 alerts shown: this one and 4 more",
+        )
+        await pilot.press("escape")  # the operator thinks better of it
+        await pilot.pause()
+    await engine.stop()
+    stored = httpx.get(f"{alertmanager}/api/v2/silence/{silence_id}", timeout=5).json()
+    assert stored["status"]["state"] == "active"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from test_alert_sources import FixtureServer
 
 WATCHDECK = [sys.executable, "-m", "tui.cli"]
 
@@ -171,6 +172,56 @@ queues: [{{name: q, url: "redis://:hunter2-pw@127.0.0.1:1/0"}}]
     assert report["queues"][0]["status"] == "critical" and report["queues"][0]["depth"] is None
     for secret in ("s3cret-pw", "hunter2-pw"):
         assert secret not in result.stdout + result.stderr
+
+
+def test_alerts_of_an_unreachable_source_are_marked_stale_not_counted(tmp_path, refused_url):
+    """The state file keeps an Alertmanager's alerts; while it cannot be read they are what it
+    said last, marked so (JSON and text), and the source's own failure is the status."""
+    server = FixtureServer()
+    server.start()
+    server.serve_fixture("/api/v2/alerts", "alertmanager_v2_alerts.json")
+    source = "alerts:\n  sources:\n    - {name: am, kind: alertmanager, url: '%s'}\n"
+    config = write_config(tmp_path, source % server.url)
+    state = ["--state-dir", str(tmp_path / "state")]
+    try:
+        result = run("check", "--json", "--config", str(config), *state)
+    finally:
+        server.stop()
+    fresh = json.loads(result.stdout)
+    assert result.returncode == 2 and fresh["status"] == "critical"  # DiskFull, critical
+    assert {(a["stale"], a["stale_reason"]) for a in fresh["alerts"]} == {(False, None)}
+
+    config.write_text(source % refused_url)
+    result = run("check", "--json", "--config", str(config), *state)
+    report = json.loads(result.stdout)
+    assert (result.returncode, report["status"]) == (2, "critical")
+    assert report["alert_sources"][0]["error"] == "connection refused"
+    stale = {key: value for key, value in report["alerts"][0].items() if key != "stale"}
+    assert stale == {
+        **{key: value for key, value in fresh["alerts"][0].items() if key != "stale"},
+        "stale_reason": "connection refused",
+    }
+    assert [alert["stale"] for alert in report["alerts"]] == [True] * len(fresh["alerts"])
+
+    text = run("check", "--config", str(config), *state).stdout
+    disk = next(line for line in text.splitlines() if "DiskFull" in line)
+    assert disk.startswith("  ◌ stale") and "(stale: connection refused)" in disk
+
+
+def test_a_stale_alert_leaves_the_status_to_its_source():
+    from tui.engine.report import build_report
+    from tui.engine.samples import Alert
+    from tui.engine.state import State
+
+    state = State()
+    state.register("alertsource:am", "alertsource", "am", "alertmanager")  # not polled yet
+    alert = Alert("DiskFull", "am", "firing", "critical", 0.0, "disk", source_kind="alertmanager")
+    report = build_report(list(state.sources.values()), (alert,), 0.0)
+    assert report["status"] == "unknown"  # not "critical": nobody read it yet
+    assert (report["alerts"][0]["stale"], report["alerts"][0]["stale_reason"]) == (
+        True,
+        "not polled yet",
+    )
 
 
 def test_bad_config_is_unknown_with_location_and_no_traceback(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from tui.engine.config import Rule
 from tui.engine.rules import RuleEngine, RuleError, parse_comparison, parse_when
-from tui.engine.samples import QueueSample
+from tui.engine.samples import Connections, CustomMetric, DatabaseSample, QueueSample
 from tui.engine.state import State
 
 
@@ -339,6 +339,41 @@ def test_a_rule_that_keeps_changing_flaps_and_settles_with_hysteresis():
     steady = [step(5) for _ in range(20)]
     assert steady[0] is True  # hysteresis: between low and high it stays flapping
     assert steady[-1] is False
+
+
+def test_flapping_counts_each_reading_once_however_often_rules_are_evaluated():
+    """A queue polled every 15 s, rules evaluated every 5 s: three evaluations see one reading,
+    which is one result, not three (repeated results diluted the changes: no badge)."""
+
+    def evaluated(every_poll: int) -> tuple[list[bool], bool]:
+        engine, state = _engine(Rule(name="Backlog", when="queue.emails.depth > 1"))
+        t = 0.0
+        for poll in range(30):
+            _depth(state, 5 if poll % 2 else 0, t)  # the result changes at every poll
+            for _ in range(every_poll):
+                engine.evaluate(t)
+                t += 5
+        rule = engine.states["Backlog"]
+        return rule.results, rule.flapping
+
+    results, flapping = evaluated(3)
+    assert (results, flapping) == evaluated(1)
+    assert flapping and results == [poll % 2 == 1 for poll in range(9, 30)]
+
+
+def test_a_custom_sql_metric_is_one_reading_per_run_of_its_query():
+    """The database is polled every pass; its custom metric runs on its own interval."""
+    state = State()
+    state.register("database:main", "database", "main", "postgres")
+    engine = RuleEngine([Rule(name="Idle", when="db.main.rows_1h == 0")], state)
+    connections = Connections(total=1, active=1, idle=0, idle_in_transaction=0, waiting_on_lock=0)
+    for t in range(0, 120, 5):  # the query runs every 30 s, alternating 0 and 10 rows
+        ran = t - t % 30
+        metric = CustomMetric("rows_1h", 10.0 if ran % 60 else 0.0, at=float(ran))
+        sample = DatabaseSample("main", t, "16.2", 100, 97, connections, custom_metrics=(metric,))
+        state.record_sample("database:main", sample, t)
+        engine.evaluate(t)
+    assert engine.states["Idle"].results == [True, False, True, False]
 
 
 def test_flapping_thresholds_change_when_it_starts():

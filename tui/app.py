@@ -35,7 +35,7 @@ from tui.engine.runbooks.run import RunError
 from tui.engine.runbooks.variables import VariableProblem
 from tui.engine.samples import Alert
 from tui.screens.alert_detail import AlertContext, AlertDetailScreen
-from tui.screens.alert_dialogs import AcknowledgeScreen, SilenceScreen, describe
+from tui.screens.alert_dialogs import AcknowledgeScreen, SilenceScreen, describe, describe_silence
 from tui.screens.check_detail import CheckDetailScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.console import ConsoleScreen
@@ -358,18 +358,14 @@ class WatchdeckApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, AlertDetailScreen):
                 screen.show(self.alert_context(by_key.get(screen.key), alerts, now))
-        self.announce(newly_firing(self.known_alerts, alerts))
+        self.announce(newly_firing(self.known_alerts, alerts, self.started_at))
         self.known_alerts = tuple(alerts)
 
     def announce(self, firing: Sequence[Alert]) -> None:
         """A toast, and the terminal bell unless ``settings.bell`` is off, for each critical
-        alert that started firing while the console runs (not suppressed: ``newly_firing``).
-        Those already firing when it opened are in the pane, not announced."""
-        critical = [
-            alert
-            for alert in firing
-            if alert.severity == "critical" and alert.since >= self.started_at
-        ]
+        alert that started to notify while the console runs (``newly_firing``: it started
+        firing, or its maintenance window, silence or inhibition ended)."""
+        critical = [alert for alert in firing if alert.severity == "critical"]
         if not critical:
             return
         if self.engine.config.settings.bell:
@@ -474,22 +470,30 @@ class WatchdeckApp(App[int]):
 
     @work(group="alert-action")
     async def on_alerts_pane_expire_wanted(self, message: AlertsPane.ExpireWanted) -> None:
-        """Confirm, then expire every silence silencing the alert."""
+        """Confirm, then expire every silence silencing the alert. The question shows what
+        each silence is (it may be a colleague's, covering many alerts), as read from the
+        Alertmanager now."""
         alert = message.alert
         silences = alert.silenced_by
         if not silences:
             self.notify(f"{alert.name} is not silenced", severity="warning", markup=False)
             return
+        found = await self.engine.alert_actions.silences(alert.source, silences)
+        now = self.clock()
+        lines = [*describe(alert)]
+        for silence, details in zip(silences, found, strict=True):
+            others = sum(
+                1
+                for other in self.engine.alerts
+                if other.source == alert.source
+                and silence in other.silenced_by
+                and other.key != alert.key
+            )
+            lines += ["", *describe_silence(silence, details, others, now)]
         count = "its silence" if len(silences) == 1 else f"its {len(silences)} silences"
         question = ConfirmScreen(
             f"Expire {count} in {alert.source}?",
-            [
-                *describe(alert),
-                "",
-                *(f"silence {silence}" for silence in silences),
-                "",
-                "Matching alerts notify again at once.",
-            ],
+            [*lines, "", "Matching alerts notify again at once."],
             confirm_label="Expire",
         )
         if not await self.push_screen_wait(question):

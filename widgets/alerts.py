@@ -112,8 +112,10 @@ def joined(parts: Sequence[Text], separator: str = " · ") -> Text:
 
 
 def since_text(at: float, now: float) -> str:
-    """Clock time of ``at``; with the date when it is not today's."""
-    if now - at >= 20 * 3600:
+    """Clock time of ``at``; with the date when it is 20 hours ago or more, or on a later day
+    (a silence until tomorrow 02:00)."""
+    later_day = at > now and time.localtime(at)[:3] != time.localtime(now)[:3]
+    if now - at >= 20 * 3600 or later_day:
         return time.strftime("%b %d %H:%M", time.localtime(at))
     return clock_time(at)
 

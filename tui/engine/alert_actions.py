@@ -6,7 +6,8 @@ before and after. Confirmation is the face's job (the console's dialog defaults 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,23 @@ from tui.engine.samples import Alert
 from tui.engine.units import format_duration
 
 if TYPE_CHECKING:  # the HTTP side loads only with alert sources configured
-    from tui.engine.alert_sources import AlertmanagerSource
+    from tui.engine.alert_sources import AlertmanagerSource, Silence
+
+
+SHORTEST_SILENCE = 60.0
+LONGEST_SILENCE = 365 * 86400.0
+"""A year: beyond, a silence is a config change in disguise (and far beyond, no date at all)."""
+
+
+def silence_problem(seconds: float) -> str | None:
+    """Why a silence cannot last ``seconds``, in one line; ``None`` when it can."""
+    if seconds <= 0:
+        return "a silence must last longer than 0"
+    if seconds < SHORTEST_SILENCE:
+        return "a silence must last at least 1m"
+    if seconds > LONGEST_SILENCE:
+        return "a silence can last at most 365d"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +117,9 @@ class AlertActions:
         source = self.silencer(alert)
         if source is None:
             raise ValueError(f"{alert.name} does not come from an Alertmanager: nothing to silence")
-        if duration <= 0:
-            raise ValueError("a silence needs a duration greater than 0")
+        problem = silence_problem(duration)
+        if problem is not None:
+            raise ValueError(problem)
         by = actor()
         comment = comment.strip() or f"silenced from watchdeck by {by}"
         starts = self.clock()
@@ -131,6 +149,22 @@ class AlertActions:
 
         outcome = await self.runner.run(action, perform)
         return SilenceOutcome(outcome.ok, outcome.message, created[0] if created else None)
+
+    async def silences(self, source_name: str, ids: Sequence[str]) -> list[Silence | str]:
+        """Each silence as its Alertmanager has it, fetched at once (nothing is written, nothing
+        journaled), or why it could not be, in one line."""
+        source = self.alertmanagers.get(source_name)
+        if source is None:
+            return [f"{source_name!r} is not an Alertmanager source"] * len(ids)
+        from tui.engine.alert_sources import ApiError
+
+        async def fetch(silence_id: str) -> Silence | str:
+            try:
+                return await source.silence(silence_id)
+            except ApiError as exc:
+                return str(exc)
+
+        return list(await asyncio.gather(*(fetch(silence_id) for silence_id in ids)))
 
     async def expire_silence(self, source_name: str, silence_id: str) -> Outcome:
         source = self.alertmanagers.get(source_name)

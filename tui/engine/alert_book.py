@@ -9,12 +9,14 @@ change in a bounded history. All of it is saved in the state file (see ``alert_s
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
 from tui.engine.maintenance import Window
+from tui.engine.printable import printable
 from tui.engine.samples import Alert
 
 HISTORY = 1000
@@ -49,15 +51,29 @@ def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
     )
 
 
-def newly_firing(before: Sequence[Alert], after: Sequence[Alert]) -> list[Alert]:
-    """Alerts firing in ``after`` that were not firing in ``before`` and notify somebody
-    (not suppressed): what deserves a bell or a toast."""
-    was = {alert.key for alert in before if alert.state == "firing"}
-    return [
-        alert
-        for alert in after
-        if alert.state == "firing" and not alert.suppressed and alert.key not in was
-    ]
+def notifies(alert: Alert) -> bool:
+    return alert.state == "firing" and not alert.suppressed
+
+
+def newly_firing(
+    before: Sequence[Alert], after: Sequence[Alert], started_at: float = -math.inf
+) -> list[Alert]:
+    """Alerts that notify in ``after`` (firing, not suppressed) and did not in ``before``:
+    what deserves a bell or a toast, once.
+
+    One that starts firing counts if it did so at or after ``started_at`` (those already
+    firing when the console opened are in the pane, not announced). One that was firing in
+    ``before`` while suppressed (maintenance window, silence, inhibition) counts whenever it
+    fired: it notifies from now on, and was never announced."""
+    firing = {alert.key: alert for alert in before if alert.state == "firing"}
+    new = []
+    for alert in after:
+        if not notifies(alert):
+            continue
+        old = firing.get(alert.key)
+        if (old is None and alert.since >= started_at) or (old is not None and old.suppressed):
+            new.append(alert)
+    return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +105,10 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
 
 
 def alert_from_json(data: object) -> Alert | None:
-    """An alert saved by ``alert_to_json``; ``None`` for anything else (damaged, foreign)."""
+    """An alert saved by ``alert_to_json``; ``None`` for anything else (damaged, foreign).
+
+    Its texts go through ``printable`` again: a file saved before sources did so may hold an
+    alert's escape sequences."""
     if not isinstance(data, dict):
         return None
     known = {spec.name for spec in fields(Alert)}
@@ -100,11 +119,13 @@ def alert_from_json(data: object) -> Alert | None:
         if key in _TUPLES:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return None
-            value = tuple(value)
+            value = tuple(printable(v) for v in value)
         elif key in _MAPPINGS:
             if not isinstance(value, dict):
                 return None
-            value = {str(k): str(v) for k, v in value.items()}
+            value = {printable(str(k)): printable(str(v)) for k, v in value.items()}
+        elif isinstance(value, str):
+            value = printable(value)
         values[key] = value
     if values.get("state") not in STATE_ORDER or not isinstance(values.get("since"), int | float):
         return None
@@ -114,6 +135,18 @@ def alert_from_json(data: object) -> Alert | None:
         return Alert(**values)
     except TypeError:
         return None
+
+
+def _firing_since(alert: Alert, old: Alert | None, now: float) -> Alert:
+    """``alert`` as just polled, its ``since`` following ``old``, the same occurrence as last
+    polled: firing since ``now`` when it was pending, since as before when it was firing."""
+    if alert.state != "firing" or old is None or old.active_since != alert.active_since:
+        return alert
+    if old.state == "pending":
+        return replace(alert, since=now)
+    if old.state == "firing":
+        return replace(alert, since=old.since)
+    return alert
 
 
 def _event(alert: Alert, at: float, state: str | None = None) -> AlertEvent:
@@ -151,12 +184,17 @@ class AlertBook:
 
     def take_poll(self, source: str, alerts: Iterable[Alert], polled_at: float, now: float) -> None:
         """A source's good poll (taken once): a firing alert it no longer reports is resolved
-        at ``now``."""
+        at ``now``.
+
+        Prometheus gives only when an alert went pending (``activeAt``, its ``since`` when first
+        seen): one seen pending and now firing fires since ``now``, and keeps that ``since``
+        while it fires (``active_since`` stays ``activeAt``: acknowledgements follow it)."""
         if self.polled_at.get(source) == polled_at:
             return
         self.polled_at[source] = polled_at
-        current = {alert.key: alert for alert in alerts}
-        for key, old in self.external.get(source, {}).items():
+        before = self.external.get(source, {})
+        current = {alert.key: _firing_since(alert, before.get(alert.key), now) for alert in alerts}
+        for key, old in before.items():
             if key in current:
                 continue
             if old.state == "firing":
@@ -282,6 +320,6 @@ def _parsed(
     if not all(isinstance(saved.get(key), str) for key in texts):
         return None
     try:
-        return cls(**saved)
+        return cls(**{**saved, **{key: printable(saved[key]) for key in texts}})
     except TypeError:
         return None

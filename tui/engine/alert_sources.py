@@ -6,7 +6,9 @@ alert's labels is optional: Alertmanager and Prometheus add fields from version 
 (``mutedBy``, ``keepFiringSince``...), and an older or newer server must not break the pane.
 
 Credentials (basic auth, bearer token) are sent, never shown: error messages are redacted
-and scrubbed of them.
+and scrubbed of them. Every text an answer carries (labels, annotations, links, ids, error
+messages) goes through ``printable`` here, where it enters the engine: an alert's summary is
+written to the operator's terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from tui import __version__
 from tui.engine.alert_book import fingerprint
 from tui.engine.config import AlertSource, Settings
 from tui.engine.errors import redact
+from tui.engine.printable import printable
 from tui.engine.samples import Alert, AlertsSample
 from tui.engine.sources import tls
 from tui.engine.sources.asyncio_transport import asyncio_client
@@ -50,12 +54,33 @@ SEVERITIES = {
 }
 """Severity labels seen in the wild, mapped to watchdeck's three; anything else is a warning
 (the label keeps its own value)."""
+MATCHER_OPERATORS = {
+    (True, False): "=",
+    (False, False): "!=",
+    (True, True): "=~",
+    (False, True): "!~",
+}
+"""A silence matcher's operator by its ``(isEqual, isRegex)``."""
 _EPOCH_MIN = 86400.0
 """Times before this are Go's zero time (``0001-01-01T00:00:00Z``): unknown."""
 
 
 class ApiError(Exception):
     """The source answered, but not with what was asked for (or not at all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """One Alertmanager silence (``GET /api/v2/silence/{id}``)."""
+
+    id: str
+    matchers: tuple[str, ...]
+    """As Alertmanager writes them: ``cluster="prod-eu"``, ``team=~"db.*"``."""
+    created_by: str
+    comment: str
+    ends_at: float | None
+    state: str
+    """``active``, ``pending`` or ``expired`` (empty when not said)."""
 
 
 def normalise_severity(label: str | None) -> str:
@@ -85,13 +110,17 @@ def format_time(seconds: float) -> str:
 def _strings(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(key): str(item) for key, item in value.items() if item is not None}
+    return {
+        printable(str(key)): printable(str(item)) for key, item in value.items() if item is not None
+    }
 
 
 def _ids(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(str(item) for item in value if isinstance(item, str | int) and item != "")
+    return tuple(
+        printable(str(item)) for item in value if isinstance(item, str | int) and item != ""
+    )
 
 
 def _number(value: object) -> float | None:
@@ -146,8 +175,8 @@ def alertmanager_alert(item: object, source: str, at: float) -> Alert | None:
         state="firing",
         since=starts or at,
         active_since=starts,
-        fingerprint=given if isinstance(given, str) and given else fingerprint(labels),
-        generator_url=generator if isinstance(generator, str) and generator else None,
+        fingerprint=printable(given) if isinstance(given, str) and given else fingerprint(labels),
+        generator_url=printable(generator) if isinstance(generator, str) and generator else None,
         suppressed=status.get("state") == "suppressed" or bool(silenced or inhibited or muted),
         silenced_by=silenced,
         inhibited_by=inhibited,
@@ -176,6 +205,35 @@ def prometheus_alert(item: object, source: str, at: float) -> Alert | None:
     )
 
 
+def _matcher(item: object) -> str | None:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        return None
+    equal = item.get("isEqual") is not False  # absent before Alertmanager 0.22: equal
+    operator = MATCHER_OPERATORS[equal, item.get("isRegex") is True]
+    return printable(f'{item["name"]}{operator}"{item.get("value", "")}"')
+
+
+def _text(value: object) -> str:
+    return printable(value) if isinstance(value, str) else ""
+
+
+def silence_from(data: object, silence_id: str) -> Silence:
+    """A silence as ``GET /api/v2/silence/{id}`` answers it; raises ``ApiError`` if not one."""
+    if not isinstance(data, dict):
+        raise ApiError(f"unexpected answer for silence {silence_id}: not a silence")
+    matchers = data.get("matchers")
+    status = data.get("status") if isinstance(data.get("status"), dict) else {}
+    written = (_matcher(item) for item in (matchers if isinstance(matchers, list) else ()))
+    return Silence(
+        id=silence_id,
+        matchers=tuple(matcher for matcher in written if matcher),
+        created_by=_text(data.get("createdBy")),
+        comment=_text(data.get("comment")),
+        ends_at=parse_time(data.get("endsAt")),
+        state=_text(status.get("state")),
+    )
+
+
 def _error_text(body: bytes) -> str:
     """What an error answer says: its ``message`` / ``error`` (JSON), else its first characters."""
     try:
@@ -184,7 +242,7 @@ def _error_text(body: bytes) -> str:
         data = body.decode("utf-8", errors="replace")
     if isinstance(data, dict):
         data = data.get("message") or data.get("error") or ""
-    return " ".join(str(data).split())[:ERROR_BODY_SHOWN]
+    return printable(" ".join(str(data).split())[:ERROR_BODY_SHOWN])
 
 
 class AlertApi:
@@ -315,6 +373,10 @@ class AlertmanagerSource(_AlertSource):
             raise ApiError("Alertmanager did not return a silence id")
         return silence_id
 
+    async def silence(self, silence_id: str) -> Silence:
+        path = f"/api/v2/silence/{quote(silence_id, safe='')}"
+        return silence_from(await self.api.request("GET", path), silence_id)
+
     async def expire_silence(self, silence_id: str) -> None:
         await self.api.request("DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}")
 
@@ -324,7 +386,8 @@ class PrometheusAlertsSource(_AlertSource):
         data = await self.api.request("GET", "/api/v1/alerts")
         if not isinstance(data, dict) or data.get("status") != "success":
             error = data.get("error") if isinstance(data, dict) else None
-            raise ApiError(self.api.scrub(str(error or "unexpected answer from /api/v1/alerts")))
+            reason = printable(str(error or "unexpected answer from /api/v1/alerts"))
+            raise ApiError(self.api.scrub(reason))
         payload = data.get("data")
         items = payload.get("alerts") if isinstance(payload, dict) else None
         at = time.time()

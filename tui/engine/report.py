@@ -196,7 +196,19 @@ def _queue_detail(queue: dict[str, Any]) -> str:
     return "; ".join([", ".join(parts), *queue["reasons"]])
 
 
-def _alert(alert: Alert) -> dict[str, Any]:
+def stale_reason(alert: Alert, sources: dict[str, SourceState]) -> str | None:
+    """Why an external alert is only as its source last told (or as the state file kept it):
+    the source's error, or that it was not polled yet; ``None`` for a fresh one."""
+    source = sources.get(alert.source) if alert.source_kind != "rule" else None
+    if source is None:
+        return None
+    if source.error is not None:
+        return source.error
+    return "not polled yet" if source.sample is None else None
+
+
+def _alert(alert: Alert, sources: dict[str, SourceState]) -> dict[str, Any]:
+    stale = stale_reason(alert, sources)
     return {
         "name": alert.name,
         "source": alert.source,
@@ -222,6 +234,8 @@ def _alert(alert: Alert) -> dict[str, Any]:
         "acknowledged_by": alert.acknowledged_by,
         "acknowledged_at": iso(alert.acknowledged_at),
         "flapping": alert.flapping,
+        "stale": stale is not None,
+        "stale_reason": stale,
     }
 
 
@@ -243,11 +257,18 @@ def alert_status(state: str, severity: str) -> Status:
     return "critical" if severity == "critical" else "warning"
 
 
-def counted_status(alert: Alert) -> Status:
+def counted_status(alert: Alert, stale: bool = False) -> Status:
     """What an alert adds to the overall status. A suppressed one (maintenance window,
     silenced, inhibited or muted) notifies nobody and adds nothing; an acknowledged one still
-    counts: somebody is on it, but it is not fixed."""
-    return "ok" if alert.suppressed else alert_status(alert.state, alert.severity)
+    counts: somebody is on it, but it is not fixed.
+
+    A stale one (its source unreachable or not polled yet) adds nothing either: it is a memory,
+    not a reading, and may have resolved since. What is known is the source's own status,
+    which counts: critical while it fails (so a down Alertmanager still exits 2), unknown
+    before its first poll, rather than an alert claimed to fire."""
+    if alert.suppressed or stale:
+        return "ok"
+    return alert_status(alert.state, alert.severity)
 
 
 def build_report(
@@ -264,15 +285,18 @@ def build_report(
     }
     for state in sources:
         by_section[state.section].append(state)
+    alert_sources = {state.name: state for state in by_section["alertsource"]}
     statuses: list[Status] = [source_status(state) for state in sources]
-    statuses += [counted_status(alert) for alert in alerts]
+    statuses += [
+        counted_status(alert, stale_reason(alert, alert_sources) is not None) for alert in alerts
+    ]
     return {
         "status": worst(statuses),
         "checked_at": iso(checked_at),
         "checks": [_check(state) for state in by_section["check"]],
         "databases": [_database(state) for state in by_section["database"]],
         "queues": [_queue(state) for state in by_section["queue"]],
-        "alerts": [_alert(alert) for alert in alerts],
+        "alerts": [_alert(alert, alert_sources) for alert in alerts],
         "alert_sources": [_alert_source(state) for state in by_section["alertsource"]],
         "warnings": list(warnings or []),
     }
@@ -286,6 +310,7 @@ GLYPHS = {
     "pending": "◔",
     "resolved": "↺",
     "suppressed": "◌",
+    "stale": "◌",
 }
 
 
@@ -319,6 +344,7 @@ def render_text(report: dict[str, Any]) -> str:
         firing = alert["state"] == "firing"
         status = alert_status(alert["state"], alert["severity"]) if firing else alert["state"]
         marks = [
+            *([f"stale: {alert['stale_reason']}"] if alert["stale"] else []),
             *(["suppressed"] if alert["suppressed"] else []),
             *([f"acknowledged by {alert['acknowledged_by']}"] if alert["acknowledged"] else []),
             *(["flapping"] if alert["flapping"] else []),
@@ -326,8 +352,10 @@ def render_text(report: dict[str, Any]) -> str:
         detail = f"{alert['severity']}: {alert['summary']}"
         if alert["source"] != "watchdeck":
             detail = f"[{alert['source']}] {detail}"
+        if firing and (alert["stale"] or alert["suppressed"]):
+            status = "stale" if alert["stale"] else "suppressed"
         row(
-            "suppressed" if alert["suppressed"] and firing else status,
+            status,
             "alert",
             alert["name"],
             detail + (f" ({', '.join(marks)})" if marks else ""),

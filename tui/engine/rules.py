@@ -9,7 +9,8 @@ rule's ``on_no_data``: ``ok`` treats it as false, ``alert`` as true, ``keep`` le
 as it is. With several comparisons, no data is "unknown" (Kleene logic): ``A or B`` holds when
 either holds, whatever the other.
 
-Each rule also keeps its last ``FLAP_RESULTS`` verdicts for a Nagios-style flapping badge.
+Each rule also keeps its last ``FLAP_RESULTS`` verdicts for a Nagios-style flapping badge:
+one per new reading of its metrics, however often it is evaluated between two polls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from tui.engine.alert_book import fingerprint
 from tui.engine.config import Flapping, Rule
 from tui.engine.derived import FLAP_RESULTS, percent_state_change, still_flapping
-from tui.engine.samples import METRICS, Alert
+from tui.engine.samples import METRICS, Alert, DatabaseSample
 from tui.engine.state import State
 from tui.engine.templates import render
 from tui.engine.units import format_duration, parse_duration, parse_percent
@@ -32,6 +33,8 @@ RESOLVED_RETENTION = 15 * 60.0
 SOURCE = "watchdeck"
 """The ``source`` of alerts raised by rules."""
 SECTIONS = ("check", "db", "queue")
+SOURCE_SECTIONS = {"check": "check", "db": "database", "queue": "queue"}
+"""A metric path's first part -> the section of the source it reads."""
 RATIO_METRICS = {"pct_of_usable", "error_rate", "uptime"}
 """Built-in metrics holding a fraction (0.05 is 5 %): compared with percentages."""
 NUMBER_METRICS = {name for names in METRICS.values() for name in names} - RATIO_METRICS
@@ -246,6 +249,8 @@ class RuleEngine:
         self.max_gap = max_gap
         self.conditions = {rule.name: parse_when(rule.when) for rule in self.rules}
         self.states = {rule.name: RuleState() for rule in self.rules}
+        self.readings: dict[str, tuple[float | None, ...]] = {}
+        """Per rule, when its metrics were read as of its last flapping verdict."""
 
     def evaluate(self, now: float) -> tuple[Alert, ...]:
         """Read every rule's metrics, step its state machine, and return the alerts."""
@@ -272,8 +277,26 @@ class RuleEngine:
         if current.state == "pending" and gap > self.max_gap:
             current.state, current.active_since, current.since = "inactive", None, None
         self._step(rule, current, active, now)
-        self._flap(current, active)
+        readings = tuple(self._read_at(metric) for metric in condition.metrics)
+        if readings != self.readings.get(rule.name):
+            self.readings[rule.name] = readings
+            self._flap(current, active)
         current.evaluated_at = now
+
+    def _read_at(self, metric: str) -> float | None:
+        """When ``metric``'s value was read: its source's last pass (a failed one is news too:
+        no data), or a custom SQL metric's own run (it has its own interval)."""
+        section, _, rest = metric.partition(".")
+        name, _, leaf = rest.rpartition(".")
+        for source in self.state.sources.values():
+            if source.section != SOURCE_SECTIONS[section] or source.name != name:
+                continue
+            if source.error is None and isinstance(source.sample, DatabaseSample):
+                for custom in source.sample.custom_metrics:
+                    if custom.name == leaf:
+                        return custom.at
+            return source.last_attempt
+        return None
 
     @staticmethod
     def _step(rule: Rule, current: RuleState, active: bool, now: float) -> None:

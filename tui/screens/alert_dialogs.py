@@ -9,16 +9,22 @@ button unlocks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
+from tui.engine.alert_actions import silence_problem
 from tui.engine.samples import Alert
 from tui.engine.units import format_duration, parse_duration
 from tui.screens.confirm import Dialog, R
 from widgets.alerts import since_text
+
+if TYPE_CHECKING:
+    from tui.engine.alert_sources import Silence
 
 DEFAULT_SILENCE = "1h"
 
@@ -29,14 +35,33 @@ def silence_seconds(text: str) -> float:
     if cleaned and cleaned[-1].isdigit():
         raise ValueError(f"give a unit, e.g. {cleaned}m or {cleaned}h")
     seconds = float(parse_duration(cleaned))
-    if seconds <= 0:
-        raise ValueError("a silence must last longer than 0")
+    problem = silence_problem(seconds)
+    if problem is not None:
+        raise ValueError(problem)
     return seconds
 
 
 def describe(alert: Alert) -> list[str]:
     """The alert as the dialogs name it: name, source, summary."""
     return [f"{alert.name} · {alert.source} · {alert.state}", f"  {alert.summary}"]
+
+
+def describe_silence(silence_id: str, found: Silence | str, others: int, now: float) -> list[str]:
+    """A silence as the expire question shows it: what it matches, who made it, why, until
+    when, and how many alerts shown it silences besides this one (``others``); or why it
+    could not be read, in one line."""
+    if isinstance(found, str):
+        return [f"silence {silence_id}", f"  cannot read it: {found}"]
+    until = "no end given" if found.ends_at is None else f"until {since_text(found.ends_at, now)}"
+    covers = f"{others + 1} alerts shown: this one and {others} more" if others else "this one"
+    return [
+        f"silence {silence_id}",
+        f"  matches   {', '.join(found.matchers) or 'nothing given'}",
+        f"  by        {found.created_by or 'nobody given'} · {found.state or 'state unknown'}"
+        f" {until}",
+        f"  comment   {' '.join(found.comment.split()) or 'none'}",
+        f"  covers    {covers}",
+    ]
 
 
 class AlertDialog(Dialog[R | None]):
