@@ -269,3 +269,37 @@ async def test_cancel_and_terminate_a_real_session(pg_dsn: str, tmp_path: Path) 
     ]
     assert done == [("action.done", "pg.cancel", pid), ("action.done", "pg.terminate", pid)]
     assert all(e["details"]["application"] == "wd-victim" for e in entries)
+
+
+async def test_cancel_is_refused_for_a_session_running_nothing() -> None:
+    """Idle in a transaction, a session runs no query: a cancel would do nothing."""
+    app = make_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        await pilot.press("3")
+        pane(app).focus_target.move_cursor(row=column(app, "pid").index("4500"))
+        await pilot.press("c")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        said = [str(n.message) for n in app._notifications]
+        assert said == [
+            "pid 4500: nothing running to cancel (idle in transaction): terminate it with K"
+        ]
+        await pilot.press("K")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen), "terminate is what ends it"
+
+
+async def test_lists_cut_short_say_how_many_there_are() -> None:
+    app = make_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        note = pane(app).query_one("#db-cut")
+        assert not note.display
+        sample = dataclasses.replace(database_sample(), blocked_total=73, long_queries_total=2)
+        deliver(app, sample)
+        await pilot.pause()
+        figures_tick(app)
+        await pilot.pause()
+        assert note.display
+        assert _plain(note.render()) == "showing 2 of 73 blocked sessions"

@@ -12,6 +12,7 @@ from test_sources_postgres import SETTINGS, session, terminate, until
 from tui.engine.config import Database
 from tui.engine.samples import BlockNode, Connections, DatabaseSample, Session
 from tui.engine.sources.postgres import PostgresSource
+from widgets.db_sessions import session_rows
 
 
 @pytest.fixture
@@ -100,3 +101,49 @@ def test_tree_shows_a_wait_cycle_that_has_no_root():
     """Until the deadlock detector runs, two sessions may wait for each other."""
     sample = sample_of((waiting(1, 2), waiting(2, 1)), ())
     assert shape(sample.blocking_tree()) == [(1, [(2, [(1, [])])])]
+
+
+async def test_blocks_counts_each_waiting_session_once(admin, pg_dsn):
+    """R reads in a transaction left open; A and B want ACCESS EXCLUSIVE; U0, U1 and C read.
+    Each queues behind every earlier conflicting request, so later ones wait for several
+    sessions and appear several times in the tree: "◆ blocks N" counts sessions, not edges."""
+    await admin.execute("DROP TABLE IF EXISTS wd_queue")
+    await admin.execute("CREATE TABLE wd_queue (id int)")
+    source = PostgresSource(Database(name="main", dsn=pg_dsn), SETTINGS)
+    holder = await session(pg_dsn, "wd-r", autocommit=False)
+    conns = {"r": holder}
+    pid = {"r": holder.pgconn.backend_pid}
+    tasks: list[asyncio.Task] = []
+    try:
+        await holder.execute("SELECT * FROM wd_queue")
+        for name, sql in (
+            ("a", "ALTER TABLE wd_queue ADD COLUMN a int"),
+            ("u0", "SELECT * FROM wd_queue"),
+            ("u1", "SELECT * FROM wd_queue"),
+            ("b", "ALTER TABLE wd_queue ADD COLUMN b int"),
+            ("c", "SELECT * FROM wd_queue"),
+        ):
+            conn = conns[name] = await session(pg_dsn, f"wd-{name}")
+            tasks.append(asyncio.create_task(conn.execute(sql)))
+            pid[name] = conn.pgconn.backend_pid
+            sample = await until(
+                lambda s, p=pid[name]: p in {w.pid for w in s.blocked}, source.poll
+            )
+    finally:
+        await terminate(admin, *pid.values())
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in conns.values():
+            await conn.close()
+        await source.aclose()
+
+    assert sample.root_blockers == (pid["r"],)
+    assert {s.pid for s in sample.blocked} == {pid[n] for n in ("a", "u0", "u1", "b", "c")}
+    root, *_ = session_rows("main", sample)
+    assert (root.role, root.session.pid, root.waiters) == ("root", pid["r"], 5)
+    (tree,) = sample.blocking_tree()
+    assert len(walk(tree)) > 6, "some wait for several sessions: the tree repeats them"
+    assert tree.behind == 5
+
+
+def walk(node: BlockNode) -> list[BlockNode]:
+    return [node, *(below for waiter in node.waiters for below in walk(waiter))]

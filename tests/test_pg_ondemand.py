@@ -93,3 +93,19 @@ async def test_top_statements_where_the_server_has_them(admin, pg_dsn):
     assert ours.user
     totals = [s.total_ms for s in top]
     assert totals == sorted(totals, reverse=True)
+
+
+async def test_a_key_press_after_the_kept_connection_died(admin, pg_dsn):
+    """Minutes pass between two presses of ``i``: a restart, idle_session_timeout or a DBA
+    may end the kept connection meanwhile. The next press gets its figures all the same."""
+    source = PostgresSource(Database(name="main", dsn=pg_dsn), SETTINGS)
+    try:
+        await source.database_sizes()
+        kept = source._on_demand_conn
+        await admin.execute("SELECT pg_terminate_backend(%s, 5000)", [kept.info.backend_pid])
+        sizes = await source.database_sizes()
+        assert source._on_demand_conn is not kept
+    finally:
+        await source.aclose()
+    here = await one(admin, "SELECT current_database()")
+    assert here in {size.name for size in sizes}

@@ -176,6 +176,7 @@ async def standby(own_server: Any) -> AsyncIterator[str]:
     await asyncio.to_thread(start, own_server, data, str(data))
     yield make_conninfo(own_server.get_uri(), host=str(data))
     await asyncio.to_thread(stop, own_server, data, "immediate")
+    shutil.rmtree(data)
 
 
 async def test_replication_lag_on_the_primary_and_on_the_standby(own_server, standby):
@@ -219,3 +220,39 @@ async def test_replication_lag_on_the_primary_and_on_the_standby(own_server, sta
         await paused.close()
         await primary.aclose()
         await replica.aclose()
+
+
+async def test_a_disconnected_standby_reads_its_lag_from_the_clock(own_server, standby):
+    """pg_last_wal_receive_lsn() keeps its last value once the WAL receiver stops (the
+    primary is down, the network cut): "all received is replayed" no longer means caught up,
+    and the lag is the time since the last replayed transaction."""
+    replica = PostgresSource(Database(name="standby", dsn=standby), SETTINGS)
+    writer = await psycopg.AsyncConnection.connect(own_server.get_uri(), autocommit=True)
+    on_standby = await psycopg.AsyncConnection.connect(standby, autocommit=True)
+
+    async def receivers() -> int:
+        row = await (
+            await on_standby.execute("SELECT count(*) FROM pg_stat_wal_receiver")
+        ).fetchone()
+        return row[0]
+
+    try:
+        await writer.execute("CREATE TABLE wd_cut_off AS SELECT 1 AS id")
+        await until(lambda s: s.standby_lag_s == 0 and s.standby_lag_bytes == 0, replica.poll)
+        assert await receivers() == 1
+        await on_standby.execute("ALTER SYSTEM SET primary_conninfo = ''")  # cut it off
+        await on_standby.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 10
+        while await receivers():
+            assert time.monotonic() < deadline, "the WAL receiver never stopped"
+            await asyncio.sleep(0.05)
+        first = await replica.poll()
+        await asyncio.sleep(0.2)
+        second = await replica.poll()
+    finally:
+        await writer.execute("DROP TABLE IF EXISTS wd_cut_off")
+        await writer.close()
+        await on_standby.close()
+        await replica.aclose()
+    assert first.in_recovery and first.standby_lag_bytes == 0, "received = replayed"
+    assert 0 < first.standby_lag_s < second.standby_lag_s, "the lag grows with the clock"

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tui.engine.config import Database, Settings
 from tui.engine.errors import describe
+from tui.engine.sources.pg_activity import MAX_SESSIONS
 from tui.engine.sources.postgres import PollTimeout, PostgresSource
 
 SETTINGS = Settings(interval=5.0, timeout=3.0)
@@ -333,3 +335,80 @@ async def test_bad_dsn_error_has_no_password(dsn):
         await source.poll()
     assert "s3cretpw" not in str(caught.value)
     assert "s3cretpw" not in describe(caught.value)
+
+
+CROWD = MAX_SESSIONS + 5
+
+
+async def test_rule_metrics_count_past_the_listed_sessions(admin, pg_dsn):
+    """The lists stop at MAX_SESSIONS each; db.NAME.blocked and long_queries count them all."""
+    await admin.execute("CREATE TABLE IF NOT EXISTS wd_crowded (id int)")
+    db = Database(name="main", dsn=pg_dsn, long_query=0.5, idle_in_transaction=0.5)
+    source = PostgresSource(db, SETTINGS)
+    holder = await session(pg_dsn, "wd-crowd-holder", autocommit=False)
+    crowd = await asyncio.gather(*(session(pg_dsn, "wd-crowd") for _ in range(CROWD)))
+    tasks: list[asyncio.Task] = []
+    try:
+        await holder.execute("LOCK TABLE wd_crowded IN ACCESS EXCLUSIVE MODE")
+        tasks += [asyncio.create_task(c.execute("SELECT count(*) FROM wd_crowded")) for c in crowd]
+        sample = await until(
+            lambda s: s.blocked_count >= CROWD and s.long_query_count >= CROWD, source.poll
+        )
+    finally:
+        await terminate(admin, holder.pgconn.backend_pid)  # the crowd's queries then end
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in (holder, *crowd):
+            await conn.close()
+        await source.aclose()
+    assert len(sample.blocked) == len(sample.long_queries) == MAX_SESSIONS
+    metrics = sample.metrics()
+    assert metrics["blocked"] == sample.blocked_count >= CROWD
+    assert metrics["long_queries"] == sample.long_query_count >= CROWD
+    assert sample.idle_transaction_count == len(sample.idle_transactions) >= 1, "the holder"
+
+
+@pytest.mark.parametrize(
+    ("dsn", "secret"),
+    [
+        ("postgresql://app:50%off!@/postgres?host=/nowhere", "off!"),
+        ("postgresql://app:s3cr%zzet@localhost/postgres", "zzet"),
+        ("postgresql://app:pw@localhost/postgres?s3cr%zzet=1", "zzet"),
+        ("host=/nowhere user=app password=s3 cret dbname=postgres", "cret"),
+        ("host=/nowhere user=app password=p4ss w0rd=1 dbname=postgres", "w0rd"),
+        ('host=/nowhere password=a"b c"d', 'c"d'),
+    ],
+)
+async def test_a_dsn_that_does_not_parse_never_shows_its_password(dsn, secret):
+    """libpq quotes the part of a DSN it cannot parse, which may be the password."""
+    source = PostgresSource(Database(name="bad", dsn=dsn), SETTINGS)
+    with pytest.raises(psycopg.Error) as caught:
+        await source.poll()
+    assert secret not in str(caught.value)
+    assert secret not in describe(caught.value)
+    assert str(caught.value).startswith("invalid dsn: ")
+    assert str(caught.value).endswith("(the text is not shown: it may hold the password)")
+
+
+async def test_terminal_controls_from_the_server_never_reach_the_sample(admin, pg_dsn, source):
+    """Query text and role names are anyone's to choose; they must not drive a terminal."""
+    clipboard = "\x1b]52;c;ZWNobyBvd25lZA==\x07"
+    role = "wd_esc\x1b[2J"
+    await admin.execute(
+        sql.SQL("DROP ROLE IF EXISTS {0}; CREATE ROLE {0} LOGIN").format(sql.Identifier(role))
+    )
+    conn = await psycopg.AsyncConnection.connect(
+        role_dsn(pg_dsn, role), autocommit=True, application_name=f"wd-esc{clipboard}"
+    )
+    pid = conn.info.backend_pid
+    task = asyncio.create_task(conn.execute(f"SELECT pg_sleep(30) /* {clipboard} */"))
+    try:
+        sample = await until(lambda s: pid in {q.pid for q in s.long_queries}, source.poll)
+    finally:
+        task.cancel()
+        await conn.close()
+    (seen,) = [q for q in sample.long_queries if q.pid == pid]
+    assert "/* ␛]52;c;ZWNobyBvd25lZA==␇ */" in seen.query
+    assert seen.user == "wd_esc␛[2J"
+    texts = [seen.query, seen.user, seen.application, seen.database, seen.client]
+    texts += [key for key, _ in sample.connections.by_user + sample.connections.by_application]
+    assert not [text for text in texts if text and ("\x1b" in text or "\x07" in text)]

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
 
-from tui.engine.samples import DatabaseSample
+from tui.engine.samples import DatabaseSample, Session
 from tui.engine.state import SourceState
 from tui.engine.units import format_duration
 from widgets.db_sessions import SessionRow, session_rows
@@ -141,6 +141,9 @@ class DatabasePane(SourcePane):
         yield Static(
             "no long, blocked or idle-in-transaction sessions", classes="empty", id="db-empty"
         )
+        cut = Static(classes="empty", id="db-cut")
+        cut.display = False
+        yield cut
 
     @property
     def focus_target(self) -> SessionTable:
@@ -171,14 +174,19 @@ class DatabasePane(SourcePane):
 
     def show_data(self) -> None:
         rows: dict[str, SessionRow] = {}
+        cut: list[str] = []
         for name, state in self.states.items():
             self.line(name).show(summary(state, self.palette, self.now, self.paused))
             if isinstance(state.sample, DatabaseSample):
                 rows.update((row.key, row) for row in session_rows(state.name, state.sample))
+                cut += (f"{name}: {part}" if self.show_db else part for part in _cut(state.sample))
         self.rows = rows
         self.marked &= rows.keys()
         self.focus_target.sync({key: self.cells(row) for key, row in rows.items()}, arranged=True)
         self.query_one("#db-empty").display = self.configured and not rows
+        note = self.query_one("#db-cut", Static)
+        note.display = bool(cut)
+        note.update(Text(" · ".join(cut)))
 
     def line(self, name: str) -> TextBlock:
         """The summary line of a database, added if the database is new."""
@@ -252,6 +260,12 @@ class DatabasePane(SourcePane):
             )
             self.notify(f"pid {pid} cannot be signalled ({why})", severity="error")
             return
+        if signal == "cancel":
+            for row in targets:
+                idle = Session.nothing_to_cancel(row.session.pid, row.session.state)
+                if idle is not None:
+                    self.notify(idle, severity="error", markup=False)
+                    return
         self.post_message(self.SignalWanted(signal, targets))
 
     def action_copy(self) -> None:
@@ -278,6 +292,19 @@ class DatabasePane(SourcePane):
         self.marked.clear()
         self.focus_target.moved_at = 0.0
         self.refresh_view()
+
+
+def _cut(sample: DatabaseSample) -> list[str]:
+    """The lists the poll cut short (it lists 50 sessions of each kind at most)."""
+    return [
+        f"showing {len(listed)} of {total} {what}"
+        for what, listed, total in (
+            ("blocked sessions", sample.blocked, sample.blocked_count),
+            ("long queries", sample.long_queries, sample.long_query_count),
+            ("idle transactions", sample.idle_transactions, sample.idle_transaction_count),
+        )
+        if total > len(listed)
+    ]
 
 
 def _age(seconds: float | None) -> str:

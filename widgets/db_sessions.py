@@ -26,7 +26,7 @@ class SessionRow:
     depth: int = 0
     """Depth in the lock-wait tree (0 for a root and for rows outside the tree)."""
     waiters: int = 0
-    """Sessions waiting behind a root, directly or not."""
+    """Sessions waiting behind it, directly or not, each counted once."""
     visible: bool = True
     """False for a prepared transaction (pid 0) or a session the role cannot see: it can
     be shown, not signalled."""
@@ -58,15 +58,11 @@ def _tree_rows(database: str, node: BlockNode, depth: int) -> Iterator[SessionRo
         session,
         role,
         depth=depth,
-        waiters=_count(node),
+        waiters=node.behind,
         visible=node.session is not None and node.pid != 0,
     )
     for waiter in node.waiters:
         yield from _tree_rows(database, waiter, depth + 1)
-
-
-def _count(node: BlockNode) -> int:
-    return sum(1 + _count(waiter) for waiter in node.waiters)
 
 
 def _unseen(pid: int) -> Session:

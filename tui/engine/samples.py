@@ -104,6 +104,20 @@ class Session:
     state_age_s: float | None = None
     """Time in its current state: how long an idle-in-transaction session has been idle.
     (An aborted transaction has no ``xact_age_s``; this is what is known of it.)"""
+    query_start: float | None = None
+    """When its current (or, idle, its last) query started (epoch seconds): a cancel stops
+    this query only, never the next one a pooled connection runs on the same backend."""
+
+    @staticmethod
+    def nothing_to_cancel(pid: int, state: str | None) -> str | None:
+        """Why cancelling a backend in ``state`` would do nothing, or ``None``.
+
+        An idle session runs no query, so PostgreSQL ignores the cancel; one idle in a
+        transaction (the usual root blocker) keeps its locks until it ends.
+        """
+        if not (state or "").startswith("idle"):
+            return None
+        return f"pid {pid}: nothing running to cancel ({state}): terminate it with K"
 
 
 Counts = tuple[tuple[str, int], ...]
@@ -187,6 +201,9 @@ class BlockNode:
     session: Session | None
     """``None`` for a prepared transaction or a session we cannot see."""
     waiters: tuple[BlockNode, ...] = ()
+    behind: int = 0
+    """Sessions waiting for it, directly or not, each counted once (a session waiting for
+    two of its waiters appears twice in the tree)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +237,28 @@ class DatabaseSample:
     long_query_s: float = 300.0
     """The thresholds the lists were drawn with (``long_query``, ``idle_in_transaction``)."""
     idle_in_transaction_s: float = 60.0
+    long_queries_total: int | None = None
+    """Every long query, listed or not (the lists stop at 50); ``None``: as many as listed."""
+    idle_transactions_total: int | None = None
+    blocked_total: int | None = None
+
+    @property
+    def long_query_count(self) -> int:
+        return (
+            len(self.long_queries) if self.long_queries_total is None else self.long_queries_total
+        )
+
+    @property
+    def idle_transaction_count(self) -> int:
+        return (
+            len(self.idle_transactions)
+            if self.idle_transactions_total is None
+            else self.idle_transactions_total
+        )
+
+    @property
+    def blocked_count(self) -> int:
+        return len(self.blocked) if self.blocked_total is None else self.blocked_total
 
     @property
     def pct_of_usable(self) -> float:
@@ -235,8 +274,8 @@ class DatabaseSample:
             "active": float(self.connections.active),
             "idle_in_transaction": float(self.connections.idle_in_transaction),
             "waiting_on_lock": float(self.connections.waiting_on_lock),
-            "long_queries": float(len(self.long_queries)),
-            "blocked": float(len(self.blocked)),
+            "long_queries": float(self.long_query_count),
+            "blocked": float(self.blocked_count),
             **{metric.name: metric.value for metric in self.custom_metrics},
         }
 
@@ -254,12 +293,22 @@ class DatabaseSample:
                 waiters.setdefault(pid, []).append(session.pid)
         expanded: set[int] = set()
 
+        def behind(pid: int) -> int:
+            seen: set[int] = set()
+            todo = [pid]
+            while todo:
+                for waiter in waiters.get(todo.pop(), ()):
+                    if waiter not in seen:
+                        seen.add(waiter)
+                        todo.append(waiter)
+            return len(seen - {pid})
+
         def node(pid: int) -> BlockNode:
             if pid in expanded:
-                return BlockNode(pid, sessions.get(pid))
+                return BlockNode(pid, sessions.get(pid), behind=behind(pid))
             expanded.add(pid)
             below = tuple(node(waiter) for waiter in waiters.get(pid, ()))
-            return BlockNode(pid, sessions.get(pid), below)
+            return BlockNode(pid, sessions.get(pid), below, behind(pid))
 
         roots = [node(pid) for pid in self.root_blockers]
         for session in self.blocked:

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui.engine.errors import describe
+from tui.engine.printable import printable
 from tui.engine.samples import Counts, DatabaseSample
 from tui.engine.state import SourceState
 from tui.engine.units import format_duration
@@ -76,7 +77,7 @@ class DatabaseInfoScreen(Screen[None]):
         try:
             sizes = await self.sizes()
         except Exception as exc:
-            self.show("sizes", Text(f"{GLYPHS['unknown']} unavailable: {describe(exc)}"))
+            self.show("sizes", _unavailable(exc))
             return
         table = _table("database", "size")
         for size in sizes:
@@ -90,7 +91,7 @@ class DatabaseInfoScreen(Screen[None]):
         try:
             statements = await self.statements()
         except Exception as exc:
-            self.show("statements", Text(f"{GLYPHS['unknown']} unavailable: {describe(exc)}"))
+            self.show("statements", _unavailable(exc))
             return
         table = _table("total", "calls", "mean", "rows", "user", "query")
         for row in statements:
@@ -110,6 +111,11 @@ class DatabaseInfoScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss()
+
+
+def _unavailable(exc: Exception) -> Text:
+    # The server's message may quote names or data: never a terminal control.
+    return Text(f"{GLYPHS['unknown']} unavailable: {printable(describe(exc))}")
 
 
 def _section(title: str, body: RenderableType, *, id: str | None = None) -> ComposeResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tui.engine.errors import redact
+from tui.engine.printable import printable
 from tui.engine.samples import Capabilities, Connections, DatabaseSample, Replica, Session
 
 MAX_SESSIONS = 50
@@ -48,6 +49,7 @@ _SESSION = """json_build_object(
     'duration_s', extract(epoch FROM running_for),
     'xact_age_s', extract(epoch FROM xact_age),
     'state_age_s', extract(epoch FROM state_age),
+    'query_start', extract(epoch FROM query_start),
     'wait_event', wait_event_type || ':' || wait_event,
     'query', left(query, %(query_cap)s),
     'blocked_by', coalesce(blockers, '{}')
@@ -61,19 +63,21 @@ def _listed(source: str, where: str, order: str) -> str:
         ORDER BY {order} LIMIT %(limit)s) AS listed)"""
 
 
-_LONG_QUERIES = _listed(
-    "activity",
-    "state NOT LIKE 'idle%%' AND running_for >= make_interval(secs => %(long_query)s)",
-    "running_for DESC",
-)
+_LONG = "state NOT LIKE 'idle%%' AND running_for >= make_interval(secs => %(long_query)s)"
 # An aborted transaction has no xact_start any more: it counts from when it went idle.
-_IDLE_TRANSACTIONS = _listed(
-    "activity",
+_IDLE_TX = (
     "state LIKE 'idle in transaction%%'"
-    " AND coalesce(xact_age, state_age) >= make_interval(secs => %(idle_tx)s)",
-    "coalesce(xact_age, state_age) DESC",
+    " AND coalesce(xact_age, state_age) >= make_interval(secs => %(idle_tx)s)"
 )
-_BLOCKED = _listed("activity", "cardinality(blockers) > 0", "running_for DESC NULLS LAST, pid")
+_WAITING = "cardinality(blockers) > 0"
+_LONG_QUERIES = _listed("activity", _LONG, "running_for DESC")
+_IDLE_TRANSACTIONS = _listed("activity", _IDLE_TX, "coalesce(xact_age, state_age) DESC")
+_BLOCKED = _listed("activity", _WAITING, "running_for DESC NULLS LAST, pid")
+# The lists stop at MAX_SESSIONS; rules and the summary count them all.
+_TOTALS = f"""(SELECT json_build_object(
+        'long_queries_total', count(*) FILTER (WHERE {_LONG}),
+        'idle_transactions_total', count(*) FILTER (WHERE {_IDLE_TX}),
+        'blocked_total', count(*) FILTER (WHERE {_WAITING})) FROM activity)"""
 # A root blocker may be no client backend (autovacuum holding a lock), so any backend.
 _BLOCKERS = _listed("everyone JOIN roots USING (pid)", "true", "pid")
 
@@ -111,6 +115,9 @@ _REPLICAS = """(SELECT coalesce(json_agg(json_build_object(
 
 # pg_current_wal_lsn() raises on a standby, so the reference point is chosen per role; a
 # CASE evaluates only the branch taken, and the functions are volatile (never pre-computed).
+# A standby's replay lag is 0 when it replayed all it received only while it is connected:
+# the receive LSN keeps its last value after the WAL receiver stops (pg_stat_wal_receiver
+# has a row, with details hidden but present for any role, only while it streams).
 POLL_SQL = f"""
 WITH everyone AS ({_EVERYONE}),
 activity AS (SELECT * FROM everyone WHERE {_CLIENT_BACKEND}),
@@ -132,6 +139,7 @@ SELECT
         + coalesce(current_setting('reserved_connections', true)::int, 0),
     pg_is_in_recovery(),
     {_COUNTS},
+    {_TOTALS},
     {_BREAKDOWN},
     {_LONG_QUERIES},
     {_IDLE_TRANSACTIONS},
@@ -140,7 +148,8 @@ SELECT
     {_BLOCKERS},
     {_REPLICAS},
     CASE WHEN NOT pg_is_in_recovery() THEN NULL
-         WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+         WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver)
+              AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
          ELSE greatest(0, extract(epoch FROM clock_timestamp()
                                              - pg_last_xact_replay_timestamp())) END,
     CASE WHEN pg_is_in_recovery()
@@ -174,6 +183,7 @@ def build_sample(
         reserved,
         in_recovery,
         counts,
+        totals,
         breakdown,
         long_queries,
         idle_transactions,
@@ -186,7 +196,7 @@ def build_sample(
     ) = row
     by: dict[str, list[tuple[str, int]]] = {}
     for dimension, key, sessions in breakdown:
-        by.setdefault(dimension, []).append((key, sessions))
+        by.setdefault(dimension, []).append((printable(key), sessions))
     return DatabaseSample(
         name=name,
         at=at,
@@ -213,6 +223,7 @@ def build_sample(
         capabilities=capabilities,
         long_query_s=long_query,
         idle_in_transaction_s=idle_in_transaction,
+        **totals,
     )
 
 
@@ -222,28 +233,34 @@ def session(item: dict[str, Any]) -> Session:
         pid=item["pid"],
         backend_start=float(start) if start is not None else 0.0,
         state=item["state"],
-        user=item["user"],
-        application=item["application"],
-        client=item["client"],
+        user=_text(item["user"]),
+        application=_text(item["application"]),
+        client=_text(item["client"]),
         duration_s=_number(item["duration_s"]),
         xact_age_s=_number(item["xact_age_s"]),
         state_age_s=_number(item["state_age_s"]),
         wait_event=item["wait_event"],
-        query=redact(item["query"] or ""),
+        query=printable(redact(item["query"] or "")),
         blocked_by=tuple(item["blocked_by"]),
-        database=item["database"],
+        database=_text(item["database"]),
+        query_start=_number(item["query_start"]),
     )
 
 
 def _replica(item: dict[str, Any]) -> Replica:
     return Replica(
-        name=item["name"] or "",
-        client=item["client"],
+        name=printable(item["name"] or ""),
+        client=_text(item["client"]),
         state=item["state"],
         sync_state=item["sync_state"],
         lag_bytes=_number(item["lag_bytes"]),
         replay_lag_s=_number(item["replay_lag_s"]),
     )
+
+
+def _text(value: str | None) -> str | None:
+    """Names set by clients (roles, databases, applications) may hold terminal controls."""
+    return printable(value) if value is not None else None
 
 
 def _number(value: float | None) -> float | None:

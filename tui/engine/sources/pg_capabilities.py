@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tui.engine.printable import printable
 from tui.engine.samples import Capabilities
 
 OLDEST_SUPPORTED = 120000
@@ -36,6 +37,7 @@ async def probe(conn: psycopg.AsyncConnection[Any]) -> Capabilities:
     row = await cursor.fetchone()
     assert row is not None
     version_num, version, user, database, superuser, read_all_stats, signal, schema = row
+    user = printable(user)  # a role's name may hold terminal controls
     reasons: list[str] = []
     if version_num < OLDEST_SUPPORTED:
         reasons.append(f"PostgreSQL {version} is older than 12: some figures may be missing")
@@ -68,7 +70,7 @@ async def statements_problem(
 ) -> str | None:
     """Why pg_stat_statements cannot be read here, or ``None`` when it can."""
     if schema is None:
-        return f"pg_stat_statements is not installed in database {database}"
+        return f"pg_stat_statements is not installed in database {printable(database)}"
     query = sql.SQL("SELECT 1 FROM {}.pg_stat_statements LIMIT 1").format(sql.Identifier(schema))
     try:
         await conn.execute(query)
@@ -76,5 +78,6 @@ async def statements_problem(
         return "pg_stat_statements is installed but not loaded (shared_preload_libraries)"
     except psycopg.ProgrammingError as exc:  # e.g. permission denied
         first = str(exc).strip().splitlines()
-        return f"pg_stat_statements cannot be read ({first[0] if first else type(exc).__name__})"
+        reason = printable(first[0]) if first else type(exc).__name__
+        return f"pg_stat_statements cannot be read ({reason})"
     return None

@@ -22,6 +22,7 @@ from psycopg import errors
 
 from tui.engine.config import Metric
 from tui.engine.errors import describe
+from tui.engine.printable import printable
 from tui.engine.samples import CustomMetric
 from tui.engine.sources.pg_connection import usable
 from tui.engine.units import format_duration
@@ -92,7 +93,12 @@ class MetricRunner:
             error = str(exc)
         except psycopg.Error as exc:
             timed_out = isinstance(exc, errors.QueryCanceled) and "statement timeout" in str(exc)
-            error = f"timed out after {format_duration(timeout)}" if timed_out else describe(exc)
+            # A server's message may quote the data (invalid input syntax for type ...: "...").
+            error = (
+                f"timed out after {format_duration(timeout)}"
+                if timed_out
+                else printable(describe(exc))
+            )
         else:
             elapsed = (time.monotonic() - started) * 1000
             return CustomMetric(metric.name, value, at, None, elapsed)

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tui.engine.printable import printable
 from tui.engine.sources.pg_activity import QUERY_TEXT_CAP
 from tui.engine.sources.pg_capabilities import statements_problem
 
@@ -60,7 +61,7 @@ LIMIT %s
 async def database_sizes(conn: psycopg.AsyncConnection[Any]) -> tuple[DatabaseSize, ...]:
     """Every database that accepts connections, largest first."""
     cursor = await conn.execute(_SIZES_SQL)
-    return tuple(DatabaseSize(name, size) for name, size in await cursor.fetchall())
+    return tuple(DatabaseSize(printable(name), size) for name, size in await cursor.fetchall())
 
 
 async def top_statements(
@@ -87,6 +88,13 @@ async def top_statements(
     )
     cursor = await conn.execute(query, [limit])
     return tuple(
-        TopStatement(text or "", user, calls, float(total), float(mean), rows)
+        TopStatement(
+            printable(text or ""),
+            printable(user) if user is not None else None,
+            calls,
+            float(total),
+            float(mean),
+            rows,
+        )
         for text, user, calls, total, mean, rows in await cursor.fetchall()
     )

@@ -136,13 +136,30 @@ class PostgresSource:
         async with self._on_demand_lock:
             try:
                 async with asyncio.timeout(ON_DEMAND_TIMEOUT + GRACE):
-                    if self._on_demand_conn is None:
-                        self._on_demand_conn = await connect(self.db.dsn, ON_DEMAND_TIMEOUT)
-                    return await fetch(self._on_demand_conn)
+                    return await self._fetch_on_demand(fetch)
             except TimeoutError:
                 raise PollTimeout(f"timed out after {format_duration(ON_DEMAND_TIMEOUT)}") from None
             finally:
                 self._on_demand_conn = usable(self._on_demand_conn)
+
+    async def _fetch_on_demand(
+        self, fetch: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    ) -> T:
+        """Fetch on the kept connection; on a new one if it had died while idle.
+
+        Minutes pass between two key presses: a server restart or ``idle_session_timeout``
+        may have ended it, which psycopg learns only on use. The figures are reads, safe to
+        ask for again.
+        """
+        kept = self._on_demand_conn
+        if kept is not None:
+            try:
+                return await fetch(kept)
+            except psycopg.OperationalError:
+                if not kept.broken:
+                    raise
+        self._on_demand_conn = await connect(self.db.dsn, ON_DEMAND_TIMEOUT)
+        return await fetch(self._on_demand_conn)
 
     async def aclose(self) -> None:
         await self.custom_metrics.aclose()
