@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_sources_postgres import SETTINGS, until
 
-from tui.engine.config import Database
+from tui.engine.config import Config, Database
+from tui.engine.engine import Engine
 from tui.engine.pg_actions import BackendGone, BackendSignaller, SignalRefused
 from tui.engine.sources.postgres import PostgresSource
 
@@ -94,7 +96,7 @@ async def test_an_unprivileged_role_gets_a_plain_refusal(pg_dsn: str):
         await signaller.aclose()
 
 
-async def test_a_cancel_never_stops_the_next_query_on_the_same_backend(pg_dsn: str):
+async def test_a_cancel_never_stops_the_next_query_on_the_same_backend(pg_dsn: str, tmp_path: Path):
     """A pooled connection keeps its backend: once the query the operator saw has ended,
     the backend runs another request's query, which the cancel must leave alone."""
     source = PostgresSource(Database(name="main", dsn=pg_dsn, long_query=0.2), SETTINGS)
@@ -118,9 +120,16 @@ async def test_a_cancel_never_stops_the_next_query_on_the_same_backend(pg_dsn: s
         )
         with pytest.raises(BackendGone) as refused:
             await signaller.send("cancel", pid, seen.backend_start, seen.query_start)
-        assert str(refused.value) == (
-            f"pid {pid}: its query has changed since the screen showed it: not cancelled"
-        )
+        changed = f"pid {pid}: its query has changed since the screen showed it: not cancelled"
+        assert str(refused.value) == changed
+        # The console's path (c in the Database pane) sends what the screen showed.
+        config = Config(databases=[Database(name="main", dsn=pg_dsn)])
+        engine = Engine(config, state_dir=tmp_path)
+        try:
+            outcome = await engine.signal_backend("main", "cancel", seen)
+        finally:
+            await engine.stop()
+        assert (outcome.ok, outcome.message) == (False, changed)
         await asyncio.sleep(0.2)
         assert not checkout.done(), "the checkout's query runs on"
     finally:

@@ -18,8 +18,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tui.engine.config import Database, Settings
 from tui.engine.errors import describe
+from tui.engine.report import _database, build_report, render_text
 from tui.engine.sources.pg_activity import MAX_SESSIONS
 from tui.engine.sources.postgres import PollTimeout, PostgresSource
+from tui.engine.state import SourceState
+from widgets.db_summary import _lists
+from widgets.status import Palette
 
 SETTINGS = Settings(interval=5.0, timeout=3.0)
 
@@ -365,6 +369,15 @@ async def test_rule_metrics_count_past_the_listed_sessions(admin, pg_dsn):
     assert metrics["blocked"] == sample.blocked_count >= CROWD
     assert metrics["long_queries"] == sample.long_query_count >= CROWD
     assert sample.idle_transaction_count == len(sample.idle_transactions) >= 1, "the holder"
+    # What the pane's summary and `watchdeck check` say count them all too.
+    state = SourceState("database:main", "database", "main", "postgres", sample, last_success=1)
+    counted = _database(state)["counts"]
+    assert counted["blocked"] == sample.blocked_count and counted["long_queries"] >= CROWD
+    text = render_text(build_report([state], (), time.time()))
+    assert f"{sample.long_query_count} long, {sample.blocked_count} blocked" in text
+    summary = _lists(sample, Palette.of({})).plain
+    assert f"long ≥ 500ms {sample.long_query_count} ·" in summary
+    assert f"blocked {sample.blocked_count} behind" in summary
 
 
 @pytest.mark.parametrize(

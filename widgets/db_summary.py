@@ -98,20 +98,20 @@ def _states(sample: DatabaseSample, palette: Palette) -> Text:
 def _lists(sample: DatabaseSample, palette: Palette) -> Text:
     text = Text()
     for label, count in (
-        (f"long ≥ {format_duration(sample.long_query_s)}", len(sample.long_queries)),
+        (f"long ≥ {format_duration(sample.long_query_s)}", sample.long_query_count),
         (
             f"idle tx ≥ {format_duration(sample.idle_in_transaction_s)}",
-            len(sample.idle_transactions),
+            sample.idle_transaction_count,
         ),
     ):
         text.append(f"{label} ")
         text.append(str(count), palette.style("warning") if count else "")
         text.append(" · ")
     text.append("blocked ")
-    if sample.blocked:
+    if sample.blocked_count:
         roots = len(sample.root_blockers)
         text.append(
-            f"{len(sample.blocked)} behind {roots} root blocker{'s' * (roots != 1)}",
+            f"{sample.blocked_count} behind {roots} root blocker{'s' * (roots != 1)}",
             palette.style("critical"),
         )
     else:

@@ -174,7 +174,8 @@ class Engine:
             self._closers.append(signaller.aclose)
         action = signal_action(database, signal, session)
         return await self.actions.run(
-            action, lambda: signaller.send(signal, session.pid, session.backend_start)
+            action,
+            lambda: signaller.send(signal, session.pid, session.backend_start, session.query_start),
         )
 
     async def database_sizes(self, database: str) -> tuple[DatabaseSize, ...]:

@@ -85,6 +85,7 @@ def _database(state: SourceState) -> dict[str, Any]:
             "connections": None,
             "long_queries": [],
             "blocking": [],
+            "counts": None,
             "metrics": {m.name: None for m in stale.custom_metrics} if stale else {},
             "error": state.error,
         }
@@ -129,6 +130,11 @@ def _database(state: SourceState) -> dict[str, Any]:
         "long_queries": [session(s) for s in sample.long_queries],
         "idle_in_transaction": [session(s) for s in sample.idle_transactions],
         "blocking": [{**session(s), "blocked_by": list(s.blocked_by)} for s in sample.blocked],
+        "counts": {  # the lists above stop at the sessions one poll lists; these do not
+            "long_queries": sample.long_query_count,
+            "idle_in_transaction": sample.idle_transaction_count,
+            "blocked": sample.blocked_count,
+        },
         "root_blockers": list(sample.root_blockers),
         "replicas": [
             {
@@ -331,8 +337,8 @@ def render_text(report: dict[str, Any]) -> str:
     for db in report["databases"]:
         detail = db["error"] or (
             f"{db['connections']['total']}/{db['usable_connections']} connections "
-            f"({db['pct_of_usable']}%), {len(db['long_queries'])} long, "
-            f"{len(db['blocking'])} blocked"
+            f"({db['pct_of_usable']}%), {db['counts']['long_queries']} long, "
+            f"{db['counts']['blocked']} blocked"
         )
         row(db["status"], "db", db["name"], detail)
     for queue in report["queues"]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tui.engine.derived import FLAP_RESULTS
 from tui.engine.report import source_status
-from tui.engine.samples import BlockNode, CheckSample, DatabaseSample, QueueSample, Session
+from tui.engine.samples import CheckSample, DatabaseSample, QueueSample, Session
 from tui.engine.state import SourceState
 from tui.engine.timeline.entry import STATUS_SEVERITY, Entry, Link
 from tui.engine.timeline.maker import Maker, one_line
@@ -104,12 +104,8 @@ def _query(session: Session) -> str:
 
 
 def _waiters(sample: DatabaseSample) -> dict[int, int]:
-    """Sessions waiting behind each root blocker, directly or not."""
-
-    def count(node: BlockNode) -> int:
-        return sum(1 + count(waiter) for waiter in node.waiters)
-
-    return {node.pid: count(node) for node in sample.blocking_tree()}
+    """Sessions waiting behind each root blocker, directly or not (each counted once)."""
+    return {node.pid: node.behind for node in sample.blocking_tree()}
 
 
 def _database(
