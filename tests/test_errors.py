@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.engine.errors import redact
+from tui.engine.errors import describe, redact
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,9 @@ from tui.engine.errors import redact
 )
 def test_passwords_are_masked(text: str, shown: str) -> None:
     assert redact(text) == shown
+
+
+def test_a_failure_is_described_in_printable_text() -> None:
+    """A server's error message may quote what it was sent: ESC ] 52 would reach the screen."""
+    failure = RuntimeError('invalid input "\x1b]52;c;ZWNobw==\x07"\nDETAIL: more')
+    assert describe(failure) == 'invalid input "␛]52;c;ZWNobw==␇"'

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tui.engine.printable import printable
+
 _URL_PASSWORD = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]+)@", re.I
 )
@@ -38,4 +40,4 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
         return redact(exc.strerror.lower())
     text = str(exc).strip().splitlines()
     first = text[0] if text else type(exc).__name__
-    return redact(first)
+    return printable(redact(first))  # a server's error may quote what it was sent
