@@ -267,6 +267,11 @@ async def test_badges_say_suppressed_acknowledged_and_flapping_in_words() -> Non
         assert cell(app, key_of(app, "EmailBacklog"), "summary").startswith("≈ flapping · ")
         search = cell(app, key_of(app, "HighLatency service=search"), "summary")
         assert search.startswith("⊘ maintenance search-reindex · ")
+        # The strip's badge counts what notifies (as check does): 9 firing, 2 of them suppressed.
+        assert pane(app).badge().plain == "✖ 7"
+        quiet = AlertsPane([], read_only=True)
+        quiet.update_alerts(tuple(a for a in app.engine.alerts if a.suppressed), NOW)
+        assert quiet.badge().plain == "⊘ 2"
 
 
 async def test_an_unreachable_source_is_a_status_and_its_last_alerts_stay() -> None:

@@ -300,11 +300,16 @@ class AlertsPane(Pane):
         return [state for state in self.sources.values() if state.error is not None]
 
     def badge(self) -> Text:
+        """What notifies, as ``check`` counts it: firing alerts under a maintenance window,
+        a silence or an inhibition show apart (◌ N), not as the pane's status."""
         firing = self.firing()
-        if not firing:
-            return Text(GLYPHS["ok"], style=self.palette.style("ok"))
-        status = self.worst_severity(firing)
-        return Text(f"{GLYPHS[status]} {len(firing)}", style=self.palette.style(status))
+        notifying = [alert for alert in firing if not alert.suppressed]
+        if notifying:
+            status = self.worst_severity(notifying)
+            return Text(f"{GLYPHS[status]} {len(notifying)}", style=self.palette.style(status))
+        if firing:
+            return Text(f"{SUPPRESSED} {len(firing)}", style=self.palette.style("muted"))
+        return Text(GLYPHS["ok"], style=self.palette.style("ok"))
 
     @staticmethod
     def worst_severity(alerts: Sequence[Alert]) -> str:
