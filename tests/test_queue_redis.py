@@ -207,6 +207,62 @@ async def test_rq_counts_match_rqs_own_read_only_view(db, sync, reader):
         worker.wait(timeout=30)
 
 
+async def test_rq_job_back_at_the_head_under_its_id_is_aged_from_its_new_enqueue(db, sync):
+    """A failed job RQ retries (or one requeued from the failed registry) keeps its id and
+    gets a new ``enqueued_at``: the oldest age restarts even when it is the head again."""
+    from rq import Queue as RqQueue
+    from rq import Retry, SimpleWorker
+
+    emails = RqQueue("emails", connection=sync)
+    job = emails.enqueue("test_queue_redis.rq_fail", retry=Retry(max=1))
+    job.enqueued_at = job.enqueued_at - timedelta(hours=1)  # it has waited an hour
+    job.save()
+    client = Redis.from_url(db)
+    _, (source,) = batch_of(client, Queue(name="emails", kind="rq", url=db))
+    try:
+        first = await source.poll()
+        assert first.oldest_age_s is not None and first.oldest_age_s >= 3600
+        worker = SimpleWorker([emails], connection=sync)
+        worker.execute_job(worker.dequeue_job_and_maintain_ttl(None)[0], emails)
+        assert emails.job_ids == [job.id], "RQ put the failed job back, under its id"
+        second = await source.poll()
+        assert second.oldest_age_s is not None and second.oldest_age_s < 60
+    finally:
+        await client.aclose()
+
+
+async def test_rq_rate_limited_jobs_are_a_breakdown_entry_shared_by_all_queues(db, sync, reader):
+    """RQ 3's rate limits hold jobs before they reach a queue: the limit key serves jobs of
+    any queue, so they are shown once per queue, marked shared, and added to no count."""
+    from rq import Queue as RqQueue
+    from rq.rate_limit import RateLimit, RateLimitRegistry
+
+    emails, reports = RqQueue("emails", connection=sync), RqQueue("reports", connection=sync)
+    for n in range(4):
+        emails.enqueue("builtins.print", n, rate_limit=RateLimit("smtp", 1))
+    reports.enqueue("builtins.print", 1, rate_limit=RateLimit("smtp", 1))
+    reports.enqueue("builtins.print", 2, rate_limit=RateLimit("pdf", 1))
+    reports.enqueue("builtins.print", 3, rate_limit=RateLimit("pdf", 1))
+    held = sum(r.get_rate_limited_job_count() for r in RateLimitRegistry.all(sync))
+    assert held == 3 + 1 + 1
+
+    samples = await read(
+        reader[0],
+        Queue(name="emails", kind="rq", url=db),
+        Queue(name="reports", kind="rq", url=db),
+        Queue(name="other", kind="rq", url=db, queue="other"),
+    )
+
+    assert (samples["emails"].depth, samples["reports"].depth) == (emails.count, 1) == (1, 1)
+    for sample in samples.values():
+        assert dict(sample.breakdown)["rate limited"] == held
+        assert sample.shared == ("rate limited",)
+        assert sample.delayed == 0
+    no_limits = await read(reader[0], Queue(name="x", kind="rq", url=db, prefix="jobs"))
+    assert "rate limited" not in dict(no_limits["x"].breakdown)
+    assert no_limits["x"].shared == ()
+
+
 async def test_rq_custom_prefix_and_empty_queue(db, reader):
     client, _ = reader
     await client.rpush("jobs:queue:empty-ish", "a")
@@ -359,6 +415,50 @@ async def test_bullmq_legacy_paused_list_and_marker(db, reader):
     assert sample.depth == 2, "the marker is not a job"
     assert sample.paused is True
     assert sample.oldest_age_s is not None and 119 <= sample.oldest_age_s < 130
+
+
+async def test_bullmq_delayed_job_is_aged_from_when_it_became_ready(db, reader):
+    """A job created a day ago with a day's delay is due now. BullMQ's promotion (the same
+    Lua a worker runs on due jobs) sets the hash's ``delay`` to 0: its age is from now."""
+    from bullmq import Queue as BullQueue
+
+    mail = BullQueue("mail", {"connection": db})
+    day_ms = 86_400_000
+    job = await mail.add(
+        "send", {}, {"timestamp": int(time.time() * 1000) - day_ms, "delay": day_ms}
+    )
+    await job.promote()
+    assert await reader[0].hget(f"bull:mail:{job.id}", "delay") == b"0"
+    queue = Queue(name="mail", kind="bullmq", url=db, crit_age=3600)
+    sample = (await read(reader[0], queue))["mail"]
+    assert sample.depth == 1
+    assert sample.oldest_age_s is not None and sample.oldest_age_s < 60
+    assert sample.status == "ok"
+    await mail.close()
+
+
+async def test_bullmq_retried_job_is_aged_from_its_last_start(db, reader):
+    """A job that waited an hour, ran and failed is back in wait under its id (retryJob):
+    it has been ready again since its last start (``processedOn``), not for an hour."""
+    from bullmq import Queue as BullQueue
+    from bullmq import Worker as BullWorker
+
+    mail = BullQueue("mail", {"connection": db})
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    await mail.add("send", {}, {"timestamp": hour_ago, "attempts": 3})
+    _, (source,) = batch_of(reader[0], Queue(name="mail", kind="bullmq", url=db))
+    first = await source.poll()
+    assert first.oldest_age_s is not None and first.oldest_age_s >= 3600
+    worker = BullWorker("mail", lambda job, token: None, {"connection": db, "autorun": False})
+    try:
+        job = await worker.moveToActive("token")
+        await job.moveToFailed(ValueError("boom"), "token")  # what the worker does on failure
+    finally:
+        await worker.close(force=True)
+    assert (await mail.getJobCounts("wait"))["wait"] == 1
+    second = await source.poll()
+    assert second.oldest_age_s is not None and second.oldest_age_s < 60
+    await mail.close()
 
 
 async def test_bullmq_custom_prefix(db, reader):

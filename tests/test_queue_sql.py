@@ -84,6 +84,16 @@ async def test_a_failing_or_writing_query_fails_only_its_queue(jobs, batch):
     assert (await good.poll()).depth == 7, "the connection survived both and nothing was written"
 
 
+async def test_an_error_quoting_the_data_cannot_drive_the_terminal(batch):
+    """PostgreSQL's errors quote the value at fault, which a table's row may hold."""
+    source = member(batch, "q", "SELECT E'7\\x1b]52;c;cm0gLXJm\\x07'::int AS depth")
+    with pytest.raises(QueueQueryError) as caught:
+        await source.poll()
+    assert 'invalid input syntax for type integer: "7\u241b]52;c;cm0gLXJm\u2407"' in str(
+        caught.value
+    )
+
+
 @pytest.mark.parametrize(
     ("sql", "message"),
     [

@@ -31,8 +31,9 @@ from tui.engine.events import SourceUpdated
 from tui.engine.samples import QueueSample
 from tui.screens.console import ConsoleScreen
 from tui.screens.help import KEYS
-from tui.screens.queue_detail import QueueDetailScreen, peaks
+from tui.screens.queue_detail import QueueDetailScreen, breakdown_section, peaks, target
 from widgets.queues import QueuesPane, drain, per_minute
+from widgets.status import Palette
 from widgets.table import SortedTable as HealthTable
 
 BIG = (120, 40)
@@ -287,6 +288,33 @@ async def test_the_detail_of_a_stale_queue_keeps_its_last_good_read() -> None:
         header = str(app.screen.query_one("#queue-header", Static).content)
         assert "stale · connection refused · retry in 8s" in header
         assert "(the last good poll)" in section(app, "counts")
+
+
+def test_the_detail_header_shows_where_without_credentials() -> None:
+    cases = {
+        "redis://:pa@ss@cache:6379/0?password=x": "redis://cache:6379/0 · queue q",
+        "unix://wd:pw@/run/redis.sock?db=3&password=pw": "unix:///run/redis.sock?db=3 · queue q",
+    }
+    for url, shown in cases.items():
+        assert target(Queue(name="q", kind="rq", url=url), None) == shown
+    rabbit = Queue(name="q", kind="rabbitmq", url="http://wd:s3cret@mq:15672", vhost="prod")
+    assert target(rabbit, None) == "http://mq:15672 vhost prod · queue q"
+
+
+def test_a_breakdown_entry_shared_by_all_queues_is_marked() -> None:
+    sample = QueueSample(
+        "emails",
+        "rq",
+        NOW,
+        depth=1,
+        breakdown=(("scheduled", 0), ("rate limited", 4)),
+        shared=("rate limited",),
+    )
+    rows = breakdown_section(sample, Palette(["green", "yellow", "red", "blue"])).rows
+    assert [(str(name), str(value)) for name, value in rows] == [
+        ("scheduled", "0"),
+        ("rate limited", "4*"),
+    ]
 
 
 def test_cells_formats() -> None:

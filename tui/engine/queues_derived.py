@@ -11,13 +11,17 @@ waiting, delayed or active unless it left: ``in = out + change of (depth + delay
 over the fields the system records (clamped at 0: jobs deleted by hand would make it negative).
 
 Rates and trend compare the newest read with the oldest inside the window (default
-``settings.window``); they need two reads some time apart, so the first read has none.
+``settings.window``); they need two reads some time apart, so the first read has none. A
+counter's rate adds up its rises between consecutive reads, like Prometheus ``increase()``:
+after a reset (a stream recreated, a Redis restarted without persistence) the new value is the
+rise, so one reset costs at most the jobs counted between two reads.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
 
 from tui.engine.config import Queue
@@ -129,12 +133,13 @@ class QueueHistory:
         rate_net = None
         if now.depth is not None and then.depth is not None:
             rate_net = (now.depth - then.depth) / minutes
+        reads = [*(point for point in self.points if point.at < now.at), now]
         rate_in = reading.rate_in
         if rate_in is None:
-            rate_in = _counter_rate(then.added, now.added, minutes)
+            rate_in = _counter_rate([point.added for point in reads], minutes)
         rate_out = reading.rate_out
         if rate_out is None:
-            rate_out = _counter_rate(then.done, now.done, minutes)
+            rate_out = _counter_rate([point.done for point in reads], minutes)
         grown = _backlog_change(then.backlog, now.backlog)
         if grown is not None:
             if rate_in is None and rate_out is not None:
@@ -144,11 +149,16 @@ class QueueHistory:
         return rate_in, rate_out, rate_net, _trend(then.depth, now.depth)
 
 
-def _counter_rate(before: float | None, after: float | None, minutes: float) -> float | None:
-    """Per minute from a counter; ``None`` when missing or reset (it went down)."""
-    if before is None or after is None or after < before:
+def _counter_rate(values: list[float | None], minutes: float) -> float | None:
+    """Per minute from a counter's reads, oldest first; ``None`` when missing at either end.
+
+    A read lower than the one before it follows a reset: the counter started again from 0.
+    """
+    if values[0] is None or values[-1] is None:
         return None
-    return (after - before) / minutes
+    known = [value for value in values if value is not None]
+    rise = sum(after - before if after >= before else after for before, after in pairwise(known))
+    return rise / minutes
 
 
 def _backlog_change(before: tuple[int | None, ...], after: tuple[int | None, ...]) -> float | None:

@@ -6,11 +6,11 @@ history. Live: the app hands it every update of its queue.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import parse_qs, urlsplit
 
 from rich.text import Text
 
 from tui.engine.config import REDIS_KINDS, Queue
-from tui.engine.errors import redact
 from tui.engine.samples import QueueSample, Status
 from tui.engine.state import SourceState, State
 from tui.engine.units import format_duration
@@ -90,15 +90,15 @@ class QueueDetailScreen(SourceDetailScreen):
 
 
 def target(queue: Queue | None, sample: QueueSample | None) -> str:
-    """Where the queue is read, with any password masked, and the system's own name for it."""
+    """Where the queue is read, without credentials, and the system's own name for it."""
     if queue is None:
         return ""
     if queue.kind == "sql":
         where = f"database {queue.database}"
     elif queue.kind == "prometheus":
-        where = redact(f"{queue.endpoint} {queue.query or ''}".strip())
+        where = f"{location(queue.endpoint)} {queue.query or ''}".strip()
     else:
-        where = redact(queue.endpoint)
+        where = location(queue.endpoint)
         if queue.kind == "rabbitmq":
             where += f" vhost {queue.vhost}"
     name = sample.queue if sample is not None and sample.queue else None
@@ -107,6 +107,15 @@ def target(queue: Queue | None, sample: QueueSample | None) -> str:
     if name is not None and queue.kind in (*REDIS_KINDS, "rabbitmq"):
         where += f" · queue {name}"
     return where
+
+
+def location(url: str) -> str:
+    """The URL without user, password or query (``?password=`` is a Redis URL's too); a Redis
+    socket's database is kept."""
+    parts = urlsplit(url)
+    db = parse_qs(parts.query).get("db") if parts.scheme == "unix" else None
+    where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    return f"{where}?db={db[0]}" if db else where
 
 
 def counts_section(
@@ -232,7 +241,10 @@ def breakdown_section(sample: QueueSample | None, palette: Palette) -> Section:
     title = "breakdown · the system's own counts"
     if sample is None or not sample.breakdown:
         return Section(title, note=palette.muted("none beyond the counts above"))
-    rows = tuple((Text(name), Text(number(value))) for name, value in sample.breakdown)
+    rows = tuple(
+        (Text(name), Text(number(value) + (SHARED if name in sample.shared else "")))
+        for name, value in sample.breakdown
+    )
     note = None
     if sample.shared:
         fields = ", ".join(label(field) for field in sample.shared)

@@ -47,17 +47,22 @@ class SetLister:
 
 
 class KeyScan:
-    """An incremental SCAN for keys matching a pattern: complete after each full cycle."""
+    """An incremental SCAN for keys matching a pattern: complete after each full cycle.
+
+    Only the first pass may take ``FIRST_SCAN_PAGES``; a keyspace too big for it is covered a
+    page a pass from then on, like any later cycle.
+    """
 
     def __init__(self, match: str) -> None:
         self.match = match
         self.cursor = 0
         self.complete = False
+        self.first = True
         self.known: set[bytes] = set()
         self._cycle: set[bytes] = set()
 
     def plan(self) -> Plan[set[bytes]]:
-        pages = 1 if self.complete else FIRST_SCAN_PAGES
+        pages, self.first = (FIRST_SCAN_PAGES if self.first else 1), False
         for _ in range(pages):
             (page,) = yield [("scan", self.cursor, self.match, SCAN_PAGE)]
             self.cursor, keys = reply(page)

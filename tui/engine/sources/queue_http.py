@@ -23,6 +23,7 @@ import httpx
 
 from tui import __version__
 from tui.engine.config import Queue
+from tui.engine.printable import printable
 from tui.engine.queues_derived import QueueReading
 from tui.engine.sources import tls
 from tui.engine.sources.asyncio_transport import asyncio_client
@@ -45,7 +46,11 @@ RABBITMQ_COLUMNS = (
 
 
 class QueueHttpError(Exception):
-    """An HTTP backend answered, but not with what was asked for (said without credentials)."""
+    """An HTTP backend answered, but not with what was asked for (said without credentials;
+    what the server said in it made ``printable``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 def http_client(timeout: float) -> httpx.AsyncClient:
@@ -57,11 +62,12 @@ def http_client(timeout: float) -> httpx.AsyncClient:
     )
 
 
-def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None, str]:
-    """The URL without user and password, basic auth from them, and ``host:port`` to name it."""
+def split_credentials(url: str, path: str) -> tuple[str, httpx.BasicAuth | None, str]:
+    """The URL with ``path`` appended to its path (its query kept after it) and without user
+    and password, basic auth from them, and ``host:port`` to name it."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
+    bare = urlunsplit(parts._replace(netloc=netloc, path=parts.path.rstrip("/") + path))
     auth = None
     if parts.username is not None:
         auth = httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
@@ -77,7 +83,9 @@ async def get_json(
     what: str,
 ) -> Any:
     try:
-        response = await client.get(url, params=params, auth=auth or httpx.USE_CLIENT_DEFAULT)
+        # Merged into the URL's own query: httpx's ``params=`` would replace it.
+        asked = httpx.URL(url).copy_merge_params(params)
+        response = await client.get(asked, auth=auth or httpx.USE_CLIENT_DEFAULT)
     except httpx.HTTPError as exc:
         host = urlsplit(url).hostname or ""
         timeout = client.timeout.read or 0.0
@@ -110,8 +118,7 @@ class RabbitBatch:
         self, client: httpx.AsyncClient, url: str, vhost: str, *, interval: float, timeout: float
     ) -> None:
         self.client = client
-        base, self.auth, where = split_credentials(url)
-        self.url = f"{base}/api/queues/{quote(vhost, safe='')}"
+        self.url, self.auth, where = split_credentials(url, f"/api/queues/{quote(vhost, safe='')}")
         self.what = f"rabbitmq at {where} (vhost {vhost})"
         self.vhost = vhost
         self.members: dict[str, Queue] = {}
@@ -165,7 +172,7 @@ def rabbit_reading(item: dict[str, Any], now: float) -> QueueReading:
     notes = []
     state = item.get("state")
     if isinstance(state, str) and state != "running":
-        notes.append(f"queue state: {state}")
+        notes.append(f"queue state: {printable(state)}")
     if stats is None:
         notes.append("no message rates: nothing published since the broker's stats began")
     return QueueReading(
@@ -184,8 +191,7 @@ class PrometheusReader:
 
     def __init__(self, client: httpx.AsyncClient, queue: Queue) -> None:
         self.client = client
-        base, self.auth, where = split_credentials(queue.endpoint)
-        self.url = f"{base}/api/v1/query"
+        self.url, self.auth, where = split_credentials(queue.endpoint, "/api/v1/query")
         self.what = f"prometheus at {where}"
         self.id = f"queue:{queue.name}"
         self.queries = {"depth": queue.query or "", **queue.queries}

@@ -2,9 +2,10 @@
 
 Every layout mirrors the library's own source (the key names, which end of a list is the
 oldest, where the enqueue time lives) and never calls the library: RQ's registry counts clean
-up, BullMQ counts through Lua, Sidekiq's ProcessSet prunes; all of those write. A layout keeps
-what cannot change between passes (a job's enqueue time, keyed by its id) so that a second,
-dependent round trip is needed only when a queue's oldest job changed.
+up, BullMQ counts through Lua, Sidekiq's ProcessSet prunes; all of those write. A layout
+remembers which job was the oldest and reads its enqueue time again in the first round of the
+next pass (a retried job keeps its id but not its enqueue time), so that a second, dependent
+round trip is needed only when a queue's oldest job changed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from redis import exceptions
 
+from tui.engine.printable import printable
 from tui.engine.queues_derived import QueueReading
 from tui.engine.sources.queue_lockstep import Command, Plan, count, reply, text
 
@@ -105,9 +107,21 @@ class RqLayout:
 
     Workers register their key in ``rq:workers:NAME`` and keep a hash ``rq:worker:ID`` alive
     with a TTL; a member whose hash is gone is a worker that died, so only live ones count.
+    A job that returns to the queue (a retry, a requeue) keeps its id and gets a new
+    ``enqueued_at``, so the head's is read again on every pass, in the first round.
+
+    RQ 3's rate limits hold jobs back in ``rq:rl:KEY:rate_limited`` (the keys listed in
+    ``rq:rl-keys``) before they reach any queue; a key serves jobs of any queue and knowing a
+    held job's queue takes reading its hash, so they are a breakdown entry shared by all
+    queues, counted in no field.
     """
 
     REGISTRIES = ("wip", "failed", "scheduled", "deferred", "finished", "canceled")
+    RATE_LIMITED = "rate limited"
+    NOTE_RATE_LIMITED = (
+        "rate limited counts the jobs RQ's rate limits hold back for every queue on this Redis "
+        "(a limit key is not per queue); they are in no other count until released"
+    )
 
     def __init__(self, queue: str, *, prefix: str = "rq") -> None:
         self.list = f"{prefix}:queue:{queue}"
@@ -115,8 +129,13 @@ class RqLayout:
         self.registries = [f"{prefix}:{name}:{queue}" for name in self.REGISTRIES]
         self.workers = f"{prefix}:workers:{queue}"
         self.job_prefix = f"{prefix}:job:"
-        self._head: tuple[bytes, float | None] | None = None
+        self.prefix = prefix.encode()
+        self._head: bytes | None = None
         self._members: tuple[bytes, ...] = ()
+        self._limits: tuple[bytes, ...] = ()
+
+    def _held(self, limits: Sequence[bytes]) -> list[Command]:
+        return [("zcard", b"%s:rl:%s:rate_limited" % (self.prefix, key)) for key in limits]
 
     def plan(self, now: float) -> Plan[QueueReading]:
         reads: list[Command] = [
@@ -125,45 +144,63 @@ class RqLayout:
             ("llen", self.intermediate),
             *(("zcard", key) for key in self.registries),
             ("smembers", self.workers),
+            ("smembers", self.prefix + b":rl-keys"),
+            *self._held(self._limits),
         ]
+        # Likely the same as last pass: the head job and the workers.
+        if self._head is not None:
+            reads.append(("hget", self.job_prefix + text(self._head), "enqueued_at"))
         if self._members:
-            reads.append(("exists", *self._members))  # the same members as last pass, likely
+            reads.append(("exists", *self._members))
         replies = yield reads
         depth, head, intermediate = count(replies[0]), reply(replies[1]), count(replies[2])
         wip, failed, scheduled, deferred, finished, canceled = map(count, replies[3:9])
         members = tuple(sorted(reply(replies[9])))
+        limits = tuple(sorted(reply(replies[10])))
+        rest = iter(replies[11:])
+        held_replies = [next(rest) for _ in self._limits]
+        enqueued = next(rest) if self._head is not None else None
         follow: list[Command] = []
-        new_head = head is not None and (self._head is None or self._head[0] != head)
+        new_head = head is not None and head != self._head
         if new_head:
             follow.append(("hget", self.job_prefix + text(head), "enqueued_at"))
         workers = 0 if not members else None
         if members and members == self._members:
-            workers = count(replies[10])
+            workers = count(next(rest))
         elif members:
             follow.append(("exists", *members))
+        if limits != self._limits:
+            follow.extend(self._held(limits))
         if follow:
             answers = iter((yield follow))
             if new_head:
-                self._head = (head, _rq_time(next(answers)))
+                enqueued = next(answers)
             if workers is None:
                 workers = count(next(answers))
-        self._members = members
-        if head is None:
-            self._head = None
+            if limits != self._limits:
+                held_replies = list(answers)
+        self._head, self._members, self._limits = head, members, limits
+        breakdown: tuple[tuple[str, float | None], ...] = (
+            ("scheduled", scheduled),
+            ("deferred", deferred),
+            ("intermediate", intermediate),
+            ("finished", finished),
+            ("canceled", canceled),
+        )
+        shared: tuple[str, ...] = ()
+        if limits:
+            breakdown += ((self.RATE_LIMITED, sum(map(count, held_replies))),)
+            shared = (self.RATE_LIMITED,)
         return QueueReading(
             depth=depth,
             active=wip,
             failed=failed,
             delayed=scheduled,
-            oldest_age_s=_age(now, self._head[1]) if self._head else None,
+            oldest_age_s=_age(now, _rq_time(enqueued)) if head is not None else None,
             workers=workers,
-            breakdown=(
-                ("scheduled", scheduled),
-                ("deferred", deferred),
-                ("intermediate", intermediate),
-                ("finished", finished),
-                ("canceled", canceled),
-            ),
+            breakdown=breakdown,
+            shared=shared,
+            notes=(self.NOTE_RATE_LIMITED,) if limits else (),
         )
 
 
@@ -257,22 +294,28 @@ class BullmqLayout:
     """BullMQ: ``PREFIX:Q:wait`` list + ``prioritized`` zset (+ the ``paused`` list of v5 and
     older, where a paused queue's jobs moved), ``active`` list, ``delayed``, ``failed``,
     ``completed`` and ``waiting-children`` zsets; a job is the hash ``PREFIX:Q:ID`` with
-    ``timestamp`` (ms) and ``delay``.
+    ``timestamp`` (ms), ``opts`` (JSON) and, once a worker took it, ``processedOn`` (ms).
 
     Workers take from the wait list's tail, so the tail is the oldest FIFO job; a delay
     marker (``0:...``, older layouts) at the tail is not a job. Prioritized jobs run by
     priority, so the oldest of them is not known without reading them all: the next one to
     run is taken as the oldest candidate. Workers are the connections BullMQ names after the
-    queue (``CLIENT LIST``, as ``Queue.getWorkers`` does; it needs ``+client|list``).
+    queue (``CLIENT LIST``, as ``Queue.getWorkers`` does; it needs ``+client|list``). A job
+    that returns to wait (a retry, a stall) keeps its id, so the candidates of the last pass
+    are read again in the first round of the next.
     """
 
     NOTE_NO_CLIENT_LIST = "workers need CLIENT LIST, which this Redis user may not run"
+    JOB_FIELDS = ("timestamp", "opts", "processedOn")
 
     def __init__(self, queue: str, *, prefix: str = "bull") -> None:
         base = f"{prefix}:{queue}"
         self.base = base
         self.names = {base, f"{prefix}:{base64.b64encode(queue.encode()).decode()}"}
-        self._ready_at: dict[bytes, float | None] = {}
+        self._candidates: tuple[bytes, ...] = ()
+
+    def _job_reads(self, jobs: Sequence[bytes]) -> list[Command]:
+        return [("hmget", f"{self.base}:{text(job)}", *self.JOB_FIELDS) for job in jobs]
 
     def plan(self, now: float) -> Plan[QueueReading]:
         b = self.base
@@ -293,18 +336,19 @@ class BullmqLayout:
             ("hget", f"{b}:metrics:completed", "count"),
             ("hget", f"{b}:metrics:failed", "count"),
             ("client_list",),
+            *self._job_reads(self._candidates),
         ]
         wait, wait_tail = _without_marker(count(replies[0]), reply(replies[1]))
         paused_list, paused_tail = _without_marker(count(replies[2]), reply(replies[3]))
         prioritized, next_prioritized = count(replies[4]), reply(replies[5])
         active, delayed, failed, completed, children = map(count, replies[6:11])
-        candidates = [job for job in (wait_tail, paused_tail, *next_prioritized) if job]
-        unknown = [job for job in candidates if job not in self._ready_at]
+        jobs = dict(zip(self._candidates, replies[16:], strict=True))
+        candidates = tuple(job for job in (wait_tail, paused_tail, *next_prioritized) if job)
+        unknown = [job for job in candidates if job not in jobs]
         if unknown:
-            fetched = yield [("hmget", f"{b}:{text(job)}", "timestamp", "delay") for job in unknown]
-            self._ready_at.update(zip(unknown, map(_bullmq_ready_at, fetched), strict=True))
-        self._ready_at = {job: self._ready_at[job] for job in candidates}
-        ready = [at for at in self._ready_at.values() if at is not None]
+            jobs.update(zip(unknown, (yield self._job_reads(unknown)), strict=True))
+        self._candidates = candidates
+        ready = [at for job in candidates if (at := _bullmq_ready_at(jobs[job])) is not None]
         done = [_optional_int(replies[13]), _optional_int(replies[14])]
         workers, notes = self._workers(replies[15])
         return QueueReading(
@@ -346,10 +390,19 @@ def _without_marker(length: int, tail: list[bytes]) -> tuple[int, bytes | None]:
 
 
 def _bullmq_ready_at(fields: Any) -> float | None:
-    """When a BullMQ job became ready: created (``timestamp``, ms) plus its ``delay``."""
-    timestamp, delay = reply(fields)
+    """When a BullMQ job became ready (epoch seconds): created plus the delay it asked for.
+
+    The delay comes from ``opts``: BullMQ sets the hash's ``delay`` to 0 when it promotes a
+    delayed job to wait. A job that ran already (retried, back from a stall) became ready
+    again no earlier than its last start, ``processedOn``.
+    """
+    timestamp, opts, processed_on = reply(fields)
+    options = _json(opts)
+    delay = options.get("delay") if isinstance(options, dict) else None
+    if isinstance(delay, bool) or not isinstance(delay, int | float):
+        delay = 0
     try:
-        return (float(timestamp) + float(delay or 0)) / 1000.0
+        return max(float(timestamp) + delay, float(processed_on or 0)) / 1000.0
     except (TypeError, ValueError):
         return None
 
@@ -385,7 +438,7 @@ class StreamLayout:
         if chosen is None:
             missing = f"no consumer group {self.group!r}" if self.group else "no consumer group"
             return QueueReading(depth=None, notes=(f"{missing} reads this stream",))
-        name = text(chosen["name"])
+        name = printable(text(chosen["name"]))
         delivered = chosen.get("last-delivered-id") or b"0-0"
         lag = chosen.get("lag")
         notes = [f"group {name}"]

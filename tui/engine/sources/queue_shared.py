@@ -21,6 +21,7 @@ import msgspec
 from tui.engine.config import Queue, Settings
 from tui.engine.errors import describe
 from tui.engine.events import Event, SourceUpdated
+from tui.engine.printable import printable
 from tui.engine.queues_derived import QueueHistory, QueueReading
 from tui.engine.samples import QueueSample
 from tui.engine.state import State
@@ -33,6 +34,11 @@ Outcomes = tuple[float, Mapping[str, Any]]
 
 SKIPPED = ("*.pidbox", "celeryev.*")
 """Celery's broadcast (remote control) and event queues: plumbing, not work."""
+
+
+TIMER_SLACK = 0.01
+"""Seconds by which a pass cancelled by its timeout may seem short of it: the scheduler starts
+the timeout a moment before the pass."""
 
 
 def reuse_window(interval: float) -> float:
@@ -137,7 +143,9 @@ class DiscoverySource(QueueSource):
     The queues found become sources of their own in the state store (``queue:NAME/QUEUE``),
     recorded and announced here on each pass since the scheduler only knows this entry. A
     queue that is no longer listed leaves the store. The total's ``workers`` is unknown:
-    one worker often serves several queues, so summing would count it more than once.
+    one worker often serves several queues, so summing would count it more than once. A found
+    name is the system's (a key, a binding, a broker's listing): it names its state only once
+    ``printable`` has made it safe to show, while its layout reads the queue by the raw name.
     """
 
     def __init__(
@@ -159,11 +167,19 @@ class DiscoverySource(QueueSource):
         return f"{self.id}/{queue}"
 
     async def poll(self) -> QueueSample:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
-            at, found = await self.outcome()
+            at, listed = await self.outcome()
+        except asyncio.CancelledError:
+            # The scheduler's timeout cancels the pass; so does stopping, which is no failure.
+            if loop.time() - began >= self.timeout - TIMER_SLACK:
+                self._fail_children(describe(TimeoutError(), self.timeout))
+            raise
         except Exception as exc:
             self._fail_children(describe(exc, self.timeout))
             raise
+        found = {printable(queue): outcome for queue, outcome in listed.items()}
         samples: list[QueueSample] = []
         for queue in sorted(found):
             outcome = found[queue]
@@ -173,7 +189,7 @@ class DiscoverySource(QueueSource):
                 history = self.children[queue] = self._child_history(queue)
                 self.state.register(source_id, "queue", f"{self.name}/{queue}", self.kind)
             if isinstance(outcome, Exception):
-                updated = self.state.record_error(source_id, describe(outcome), at)
+                updated = self.state.record_error(source_id, printable(describe(outcome)), at)
             else:
                 name = f"{self.name}/{queue}"
                 sample = history.sample(name, self.kind, at, outcome, parent=self.name)
@@ -196,7 +212,7 @@ class DiscoverySource(QueueSource):
     def _fail_children(self, message: str) -> None:
         now = time.time()
         for queue in self.children:
-            updated = self.state.record_error(self.child_id(queue), message, now)
+            updated = self.state.record_error(self.child_id(queue), printable(message), now)
             self.emit(SourceUpdated(updated))
 
 

@@ -20,6 +20,7 @@ import psycopg
 
 from tui.engine.config import Queue
 from tui.engine.errors import describe
+from tui.engine.printable import printable
 from tui.engine.queues_derived import QueueReading
 from tui.engine.sources.pg_connection import connect, usable
 from tui.engine.sources.queue_shared import Outcomes, SharedPass, reuse_window
@@ -31,7 +32,11 @@ query first and the connection stays usable; an abandoned query would break it."
 
 
 class QueueQueryError(Exception):
-    """The query ran but did not return what a queue query returns."""
+    """The query failed or did not return what a queue query returns (what the server said
+    in it, which may quote the data, made ``printable``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 class SqlBatch:
