@@ -30,7 +30,7 @@ from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 
 from tui.engine.config import Queue, Settings
 from tui.engine.samples import QueueSample
-from tui.engine.sources.queue_layouts import BullmqLayout, sidekiq_enqueued_at
+from tui.engine.sources.queue_layouts import BullmqLayout, _next_id, sidekiq_enqueued_at
 from tui.engine.sources.queue_shared import DiscoverySource, QueueSource
 from tui.engine.sources.redis_queues import READ_ONLY_ACL, RedisBatch, redis_layout
 from tui.engine.state import State
@@ -619,6 +619,12 @@ async def test_stream_group_lag_pending_consumers_and_oldest_undelivered(db, rea
     assert samples["furthest"].active == 2
     assert samples["nobody"].depth is None
     assert samples["nobody"].notes == ("no consumer group 'nope' reads this stream",)
+
+
+def test_the_entry_after_the_last_delivered_one_is_found_without_exclusive_ranges():
+    """XRANGE's "(id" needs Redis 6.2; the next id works on every stream-capable Redis."""
+    assert _next_id(b"1700000000000-7") == b"1700000000000-8"
+    assert _next_id("5-18446744073709551615") == b"6-0"
 
 
 async def test_missing_stream_is_an_error(db, reader):

@@ -445,7 +445,7 @@ class StreamLayout:
         caught_up = _stream_id(delivered) >= _stream_id(stream.get("last-generated-id") or b"0-0")
         oldest = None
         if not caught_up:
-            (after,) = yield [("xrange", self.key, b"(" + _bytes(delivered), "+", 1)]
+            (after,) = yield [("xrange", self.key, _next_id(delivered), "+", 1)]
             entries = reply(after)
             if entries:
                 oldest = _age(now, _stream_id(entries[0][0])[0] / 1000.0)
@@ -476,8 +476,10 @@ class StreamLayout:
         return min(groups, key=lambda g: _stream_id(g.get("last-delivered-id") or b"0-0"))
 
 
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
+def _next_id(stream_id: Any) -> bytes:
+    """The smallest id after ``stream_id``: XRANGE's exclusive ``(id`` needs Redis 6.2."""
+    ms, seq = _stream_id(stream_id)
+    return f"{ms}-{seq + 1}".encode() if seq < 2**64 - 1 else f"{ms + 1}-0".encode()
 
 
 def layout_for(
