@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,6 +274,63 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path):
         assert "- **Resumed:**" in report and "attempt 2" in report
     finally:
         process.kill()
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt
+
+
+def test_a_run_live_in_another_process_is_refused_until_that_process_is_gone(tmp_path: Path):
+    from tui.engine.journal import identity
+
+    (tmp_path / "slow.md").write_text(SLOW)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pgid = None
+    try:
+        deadline = time.monotonic() + 60
+        event = None
+        while event is None and time.monotonic() < deadline:
+            found = runs(tmp_path)
+            event = _process_event(found[0]) if found else None
+            time.sleep(0.05)
+        assert event is not None, "step 2 never started"
+        pgid = event["pgid"]
+        run_file, journal = runs(tmp_path)[0], tmp_path / "state" / "journal.jsonl"
+        before = run_file.read_bytes(), journal.read_bytes()
+
+        refused = cli(tmp_path, "resume", run_file.stem, "--interrupted", "retry")
+        assert refused.returncode == 1
+        holder = re.escape(f"(pid {process.pid}, {identity()['user']}@{identity()['host']}")
+        assert re.fullmatch(
+            f"watchdeck runbook resume: run {run_file.stem} is open in another watchdeck "
+            rf"{holder}, since \d\d:\d\d\): finish or close it there first\n",
+            refused.stderr,
+        ), refused.stderr
+        assert refused.stdout == ""
+        assert (run_file.read_bytes(), journal.read_bytes()) == before  # nothing ran, or said so
+        assert cli(tmp_path, "report", run_file.stem).returncode == 0  # reading needs no lock
+        assert run_file.stem in cli(tmp_path, "runs").stdout
+
+        process.send_signal(signal.SIGKILL)  # the kernel lets go of its lock
+        process.wait(timeout=30)
+        resumed = cli(tmp_path, "resume", run_file.stem, "--interrupted", "retry", "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert "step 2 was interrupted" in resumed.stderr
+        data = json.loads(resumed.stdout)
+        assert [(s["status"], s["attempts"]) for s in data["steps"]] == [
+            ("ok", 1),
+            ("ok", 2),
+            ("ok", 1),
+        ]
+    finally:
+        process.kill()
+        process.wait()
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt

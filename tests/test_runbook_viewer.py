@@ -3,6 +3,13 @@ driving real shell steps through the engine's executor (state in a temporary dir
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -368,6 +375,67 @@ async def test_a_new_run_closes_the_open_one(tmp_path: Path):
         assert screen.run.id != first.id
         closed = {summary.id: summary.closed for summary in summaries(tmp_path / "state")}
         assert closed == {first.id: True, screen.run.id: False}
+
+
+HOLD = """\
+# Hold the line
+
+```sh {name="Wait"}
+echo "waiting"; sleep 30
+```
+"""
+
+
+async def test_a_run_live_in_another_watchdeck_is_refused_in_one_line(tmp_path: Path):
+    app = viewer_app(tmp_path, runbooks={"hold": HOLD})
+    env = {key: value for key, value in os.environ.items() if key != "WATCHDECK_CONFIG"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "runbook", "run", str(tmp_path / "runbooks/hold.md")],
+        cwd=tmp_path,
+        env=env | {"WATCHDECK_STATE_DIR": str(tmp_path / "state")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pgid = None
+    try:
+        deadline = time.monotonic() + 60
+        while pgid is None and time.monotonic() < deadline:  # until its step runs
+            for run_file in (tmp_path / "state" / "runbooks").glob("*.jsonl"):
+                events = [json.loads(line) for line in run_file.read_text().splitlines()]
+                pgid = next((e["pgid"] for e in events if e["event"] == "step.process"), None)
+            time.sleep(0.05)
+        assert pgid is not None, "the step never started"
+        journal = tmp_path / "state" / "journal.jsonl"
+        written = run_file.read_bytes(), journal.read_bytes()
+        async with app.run_test(size=BIG) as pilot:
+            options = app.deck.runbooks.query_one(OptionList)
+            assert "▶ run in progress" in str(options.get_option("hold").prompt)  # listed
+            await highlight(pilot, "hold")
+            await pilot.press("r")
+            await until(
+                pilot,
+                lambda: "another watchdeck" in notices(app) or app.screen is not app.deck,
+                "the refusal",
+            )
+            assert isinstance(app.screen, ConsoleScreen)
+            assert (
+                f"run {run_file.stem} is open in another watchdeck (pid {process.pid}, "
+                in notices(app)
+            )
+            assert notices(app).endswith("): finish or close it there first")
+            assert (run_file.read_bytes(), journal.read_bytes()) == written
+
+            process.kill()  # kill -9: the kernel lets go of the lock
+            process.wait(timeout=30)
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ResumeScreen), "resume or new")
+    finally:
+        process.kill()
+        process.wait()
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)  # the orphaned step
 
 
 async def test_export_writes_the_report_and_says_where(tmp_path: Path):

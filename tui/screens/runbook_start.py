@@ -34,11 +34,13 @@ async def open_run(
 ) -> tuple[Run, list[int]] | None:
     """A run of ``entry`` to show: its open run resumed (secrets asked again), or a new one
     (variables asked first; an open run is closed); ``None`` when the person cancelled.
-    Raises RunbookError, RunError; call it from a worker (it waits for dialogs)."""
+    Raises RunbookError, RunError (RunLocked when another process drives the open run, which
+    it can neither resume nor close); call it from a worker (it waits for dialogs)."""
     runbook = entry.load()
     summary = open_runs(executor.state_dir, [entry]).get(entry.name)
     previous = executor.open(summary.id) if summary is not None else None
     if previous is not None:
+        executor.hold(previous)  # refused while another watchdeck drives it
         choice = await app.push_screen_wait(
             ResumeScreen(
                 f"A run of {runbook.title} is open", resume_lines(previous, runbook.sha256)

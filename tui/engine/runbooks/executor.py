@@ -147,6 +147,8 @@ class RunbookExecutor:
         self.checks = CheckRunner(config, base_dir, self._clients)
         self._http: CheckClients | None = None
         self._cancel: asyncio.Event | None = None
+        self._held: set[Path] = set()
+        """The files of the runs this executor holds (``hold``) until ``aclose``."""
 
     # --- runs ----------------------------------------------------------------------------
     def start(self, runbook: Runbook, given: Mapping[str, Value]) -> Run:
@@ -154,7 +156,7 @@ class RunbookExecutor:
         if self.state_dir is None:
             raise RunError("no state directory: runbook runs are recorded there")
         values = resolve(runbook, given)
-        run = runs.create(self.state_dir, runbook, values, self.clock)
+        run = runs.create(self.state_dir, runbook, values, self.clock)  # held from the start
         try:
             self._journal(
                 "runbook.run.started",
@@ -166,7 +168,30 @@ class RunbookExecutor:
         except RunError:
             runs.discard(run)
             raise
+        self._held.add(run.file)
         return run
+
+    def hold(self, run: Run) -> None:
+        """Hold the run until ``aclose``: every write here (resume, a step, skip, tick,
+        close) takes it first, and a face takes it before asking anything. Raises RunLocked
+        while another process drives the run, RunError when another process moved it on
+        since it was loaded (then let go): what a person saw must be what is on disk."""
+        if run.file in self._held:
+            return
+        if runs.lock(run.file):
+            assert self.state_dir is not None  # a run is recorded there
+            try:
+                current = runs.load(self.state_dir, run.id, self.clock)
+            except RunError:
+                runs.unlock(run.file)
+                raise
+            if _progress(current) != _progress(run):
+                runs.unlock(run.file)
+                raise RunError(
+                    f"run {run.id} went on in another watchdeck since it was opened here: "
+                    "open it again"
+                )
+        self._held.add(run.file)
 
     def open(self, run_id: str) -> Run:
         if self.state_dir is None:
@@ -184,6 +209,7 @@ class RunbookExecutor:
     def resume(self, run: Run, secrets: Mapping[str, Value]) -> list[int]:
         """Go on with a loaded run: secrets given again, recorded in journal and run file;
         returns the interrupted steps (each to be retried or skipped by a person)."""
+        self.hold(run)
         self._journal("runbook.run.resumed", run, interrupted=run.interrupted())
         for var in run.missing_secrets():
             if var.name in secrets:
@@ -191,14 +217,17 @@ class RunbookExecutor:
         return run.resume()
 
     def skip(self, run: Run, index: int, reason: str) -> None:
+        self.hold(run)
         self._journal("runbook.step.skipped", run, step=index, reason=reason)
         run.skip(index, reason)
 
     def tick(self, run: Run, index: int, done: bool = True) -> None:
+        self.hold(run)
         self._journal("runbook.step.ticked", run, step=index, done=done)
         run.tick(index, done)
 
     def close(self, run: Run) -> None:
+        self.hold(run)
         self._journal("runbook.run.closed", run, counts=run.counts())
         run.close()
 
@@ -328,12 +357,14 @@ class RunbookExecutor:
         attach: Attach | None = None,
     ) -> StepResult:
         """Run one step (confirmed by the caller). Raises ActionRefused under read-only or
-        without a journal, ValueError for a manual step, RunError when another step runs."""
+        without a journal, ValueError for a manual step, RunError when another step runs
+        (RunLocked when another process drives the run)."""
         step = run.runbook.step(index)
         if not step.runnable:
             raise ValueError(f"step {index} is a manual step: tick it or skip it")
         if self._cancel is not None:
             raise RunError("another step is running; cancel it first")
+        self.hold(run)
         plan = self.plan(run, index)
         if plan.problem:
             problem = run.masker()(plan.problem)
@@ -572,9 +603,17 @@ class RunbookExecutor:
         return self._http
 
     async def aclose(self) -> None:
+        for file in self._held:
+            runs.unlock(file)
+        self._held.clear()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _progress(run: Run) -> tuple[bool, list[tuple[str, int]]]:
+    """What a person decides on: whether the run is closed, each step's status and attempts."""
+    return run.closed_at is not None, [(step.status, step.attempts) for step in run.steps]
 
 
 def _record_process(run: Run, index: int, pgid: int, output: StepOutput) -> None:

@@ -395,6 +395,7 @@ async def cmd_resume(args: argparse.Namespace, context: Context) -> int:
         given = parse_vars(args.var)
         try:
             _refuse_read_only(context)
+            executor.hold(run)  # refused while another watchdeck drives it: nothing written
             secrets = _secrets_again(run, given, context)
         except Stop as exc:
             print(exc, file=context.err)

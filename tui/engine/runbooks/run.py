@@ -6,13 +6,16 @@ runbook exactly as it was when the run started and each step's output. Replaying
 rebuilds the run after a crash, a ``kill -9`` or an SSH disconnect: a step recorded as
 running with no end becomes ``interrupted``, to be retried or skipped by a person, never
 re-run silently. Secret values are never written: only that one was given, so a resumed run
-asks for it again.
+asks for it again. One process at a time drives a run: it holds ``runbooks/RUN_ID.lock``
+(``lock``), so a run still live elsewhere is never taken for one whose process died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import secrets as random
 import shutil
 import time
@@ -36,6 +39,10 @@ SNAPSHOT = "runbook.md"
 
 class RunError(Exception):
     """A run that cannot be found, read or written."""
+
+
+class RunLocked(RunError):
+    """Another process drives the run."""
 
 
 @dataclass(slots=True)
@@ -265,26 +272,114 @@ def create(
         steps=[StepState() for _ in runbook.steps],
         clock=clock,
     )
-    run._append(
-        "run.started",
-        run=run_id,
-        runbook=runbook.name,
-        title=runbook.title,
-        path=str(runbook.path),
-        sha256=runbook.sha256,
-        window=runbook.window,
-        variables=persistable(runbook, values),
-        **run.who,
-    )
+    lock(run.file)  # before the run can be listed, so no other process takes it up
+    try:
+        run._append(
+            "run.started",
+            run=run_id,
+            runbook=runbook.name,
+            title=runbook.title,
+            path=str(runbook.path),
+            sha256=runbook.sha256,
+            window=runbook.window,
+            variables=persistable(runbook, values),
+            **run.who,
+        )
+    except RunError:
+        unlock(run.file)
+        raise
     return run
 
 
 def discard(run: Run) -> None:
-    """Remove a run whose start was refused (the journal did not take it): no open run is
-    left behind to be resumed."""
-    with contextlib.suppress(OSError):
-        run.file.unlink()
+    """Remove a run whose start was refused (the journal did not take it), and let go of it:
+    no open run is left behind to be resumed."""
+    for path in (run.file, lock_file(run.file)):
+        with contextlib.suppress(OSError):
+            path.unlink()
     shutil.rmtree(run.dir, ignore_errors=True)
+    unlock(run.file)
+
+
+# --- who drives a run ---------------------------------------------------------------------
+@dataclass(slots=True)
+class _Hold:
+    fd: int | None
+    """None where no lock could be taken (see ``lock``): the run goes on unlocked."""
+    count: int = 1
+
+
+_holds: dict[Path, _Hold] = {}
+"""The runs this process holds, by lock file."""
+
+
+def lock_file(run_file: Path) -> Path:
+    return run_file.with_suffix(".lock")
+
+
+def lock(run_file: Path) -> bool:
+    """Hold the run for this process, which may then start, resume or run its steps; True
+    when this call took it (False: this process held it already, and now holds it once more).
+
+    An exclusive ``flock`` on ``RUN_ID.lock`` next to the run file: the kernel lets go when
+    the process ends, however it ends, so after a ``kill -9`` the run resumes as before. The
+    file says who holds it, for the refusal (RunLocked). Where the lock file cannot be
+    opened or the file system does not support ``flock`` (some network file systems), the
+    run is driven unlocked, as before there were locks: refusing every run would be worse.
+    """
+    path = lock_file(run_file).absolute()
+    held = _holds.get(path)
+    if held is not None:
+        held.count += 1
+        return False
+    fd: int | None = None
+    with contextlib.suppress(OSError):  # held read-only, the file system can still go read-only
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)  # not inherited by steps
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunLocked(
+                f"run {run_file.stem} is open in another watchdeck{holder}: "
+                "finish or close it there first"
+            ) from None
+        except OSError:
+            os.close(fd)
+            fd = None
+    if fd is not None:
+        me = identity()
+        about = {"pid": os.getpid(), "user": me["user"], "host": me["host"], "since": time.time()}
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps(about), encoding="utf-8")
+    _holds[path] = _Hold(fd)
+    return True
+
+
+def unlock(run_file: Path) -> None:
+    """Let go of one hold on the run; the last one releases the lock."""
+    path = lock_file(run_file).absolute()
+    held = _holds.get(path)
+    if held is None:
+        return
+    held.count -= 1
+    if held.count == 0:
+        del _holds[path]
+        if held.fd is not None:
+            os.close(held.fd)
+
+
+def _holder(fd: int) -> str:
+    """`` (pid 4242, alice@vm, since 17:02)``, or "" when the file does not say (yet)."""
+    try:
+        about = json.loads(os.pread(fd, 4096, 0))
+        since = datetime.fromtimestamp(float(about["since"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    shape = "%H:%M" if since.date() == datetime.now().date() else "%Y-%m-%d %H:%M"
+    user, host = about.get("user") or "?", about.get("host") or "?"
+    return f" (pid {about.get('pid', '?')}, {user}@{host}, since {since.strftime(shape)})"
 
 
 def _events(file: Path) -> Iterator[dict[str, Any]]:
