@@ -92,7 +92,7 @@ def test_check_json_contract_against_real_servers(
     }
     assert api["latency_ms"] > 0
     assert api["latency_p50_ms"] == api["latency_p95_ms"] == round(api["latency_ms"], 1)
-    assert api["last_change"].endswith("Z")
+    assert api["last_change"] is None  # one poll: no change seen, not "now"
     assert payments["status"] == "critical"
     assert payments["failed_conditions"] == ["status (500) == 200"]
 
@@ -266,3 +266,112 @@ def test_schema_is_json_and_init_writes_a_valid_config(tmp_path):
 def test_version():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("watchdeck ")
+
+
+CONTRACT_LISTS = ("checks", "databases", "queues", "alerts", "alert_sources", "warnings")
+
+
+def assert_unknown_report(stdout: str, error: str) -> None:
+    """The contract's whole shape with nothing polled: scripts need no special case."""
+    report = json.loads(stdout)
+    assert report["status"] == "unknown" and error in report["error"]
+    assert report["checked_at"].endswith("Z")
+    assert all(report[key] == [] for key in CONTRACT_LISTS)
+
+
+def test_a_bad_or_missing_config_still_prints_the_whole_json_shape(tmp_path):
+    bad = write_config(tmp_path, "settings:\n  intervall: 5s\n")
+    result = run("check", "--json", "--config", str(bad))
+    assert result.returncode == 3
+    assert_unknown_report(result.stdout, "settings.intervall")
+    env = env_with(XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env.pop("WATCHDECK_CONFIG", None)
+    (tmp_path / "empty").mkdir()
+    result = run("check", "--json", env=env, cwd=tmp_path / "empty")
+    assert result.returncode == 3
+    assert_unknown_report(result.stdout, "no config file found")
+
+
+def test_a_usage_error_exits_with_the_commands_own_code(tmp_path):
+    """argparse's 2 reads as CRITICAL to monitoring: check says unknown (3), with its JSON
+    when asked; an invalid validate invocation is invalid (1)."""
+    result = run("check", "--bogus")
+    assert (result.returncode, result.stdout) == (3, "")
+    assert "unrecognized arguments: --bogus" in result.stderr
+    result = run("check", "--json", "--log-level", "loud")
+    assert result.returncode == 3
+    assert_unknown_report(result.stdout, "--log-level")
+    assert run("validate", "--bogus").returncode == 1
+    assert run("schema", "--bogus").returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_config_or_state_dir_is_an_error_not_another_file(tmp_path):
+    write_config(tmp_path, "settings: {interval: 5s}\n")  # what an empty name fell through to
+    result = run("check", "--json", "--config", "", cwd=tmp_path)
+    assert result.returncode == 3
+    assert_unknown_report(result.stdout, "--config")
+    for option in ("--config", "--state-dir"):
+        result = run("validate", option, "", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout
+        assert f"argument {option}" in result.stderr and "empty" in result.stderr
+        assert "valid" not in result.stdout
+
+
+def test_check_keeps_its_exit_code_when_the_reader_goes_away(tmp_path, refused_url):
+    config = write_config(tmp_path, f'checks: [{{name: api, url: "{refused_url}/health"}}]\n')
+    for extra in ((), ("--json",)):
+        process = subprocess.Popen(
+            [*WATCHDECK, "check", "--config", str(config), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        process.stdout.close()  # `watchdeck check | head -0`: gone before anything is written
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 2, stderr  # critical, not 0
+        assert b"Traceback" not in stderr
+
+
+def test_init_creates_parent_directories_and_fills_a_directory(tmp_path):
+    fresh = tmp_path / "home" / ".config" / "watchdeck" / "config.yaml"  # a fresh machine
+    result = run("init", str(fresh))
+    assert result.returncode == 0, result.stderr
+    assert run("validate", "--config", str(fresh)).returncode == 0
+    directory = tmp_path / "oncall"
+    directory.mkdir()
+    for args in (("init", str(directory)), ("init", "--force", str(directory))):
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert (directory / "watchdeck.yaml").read_text().startswith("#")
+    result = run("init", str(directory))
+    assert result.returncode == 1 and "already exists" in result.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    result = run("init", str(blocked / "watchdeck.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "cannot write" in result.stderr
+
+
+def test_a_config_error_never_prints_a_value_from_the_environment(tmp_path):
+    config = write_config(tmp_path, 'checks:\n  - {name: api, url: "${HEALTH_URL}"}\n')
+    env = env_with(HEALTH_URL="api.internal/healthz?token=SECRET1")
+    for args in (("check", "--json"), ("check",), ("validate",)):
+        result = run(*args, "--config", str(config), env=env)
+        assert result.returncode in (1, 3)
+        assert "SECRET1" not in result.stdout + result.stderr
+        assert "got the value of ${HEALTH_URL}" in result.stderr
+
+
+def test_a_queue_of_unknown_depth_says_so_and_why(tmp_path, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.delete("cli-events")
+    client.xadd("cli-events", {"n": "1"})  # no consumer group reads it: no backlog to count
+    client.close()
+    config = write_config(
+        tmp_path,
+        f'queues: [{{name: events, kind: redis_stream, url: "{redis_url}", queue: cli-events}}]\n',
+    )
+    result = run("check", "--config", str(config))
+    line = next(line for line in result.stdout.splitlines() if "events" in line)
+    assert "depth unknown" in line and "None" not in line
+    assert "no consumer group reads this stream" in line

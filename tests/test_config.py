@@ -242,8 +242,21 @@ def test_plain_scalars_take_the_type_of_their_value_quoted_ones_stay_strings():
     plain = text.replace("X", "${PORT:-5432}")
     assert load_config_text(plain, "t.yaml", {}).checks[0].port == 5432
     assert load_config_text(plain, "t.yaml", {"PORT": "6432"}).checks[0].port == 6432
-    quoted = text.replace("X", '"${PORT:-5432}"')
-    assert "checks[0].port: expected an integer, got '5432'" in errors(quoted)
+    quoted = text.replace("X", '"${PORT:-5432}"')  # as the hint for {...} and [...] says
+    assert load_config_text(quoted, "t.yaml", {}).checks[0].port == 5432
+    assert load_config_text(quoted, "t.yaml", {"PORT": "6432"}).checks[0].port == 6432
+    assert "checks[0].port: expected an integer, got '$5'" in errors(text.replace("X", '"$$5"'))
+
+
+def test_a_quoted_variable_fills_numbers_and_booleans_but_stays_text_in_a_text_field():
+    text = (
+        'checks:\n  - {name: "${NAME}", kind: tls, host: "${HOST}", port: "${PORT}",'
+        ' verify_tls: "${VERIFY}", interval: "${EVERY}"}\n'
+    )
+    environ = {"NAME": "2024", "HOST": "true", "PORT": "8443", "VERIFY": "false", "EVERY": "30"}
+    check = load_config_text(text, "t.yaml", environ).checks[0]
+    assert (check.name, check.host, check.port) == ("2024", "true", 8443)
+    assert (check.verify_tls, check.interval) == (False, 30.0)
 
 
 def test_a_text_field_keeps_a_substituted_value_as_text_and_never_echoes_it():
@@ -259,7 +272,34 @@ def test_a_text_field_keeps_a_substituted_value_as_text_and_never_echoes_it():
         assert (check.name, check.headers) == ("2024", {"X-Token": token, "X-Flag": "yes"})
     verify = "checks:\n  - name: a\n    url: https://h/\n    verify_tls: ${VERIFY}\n"
     assert load_config_text(verify, "t.yaml", {"VERIFY": "false"}).checks[0].verify_tls is False
-    assert "got 'maybe'" in errors(verify, {"VERIFY": "maybe"})  # not text: said as before
+    said = errors(verify, {"VERIFY": "maybe"})  # not text: refused, naming the variable
+    assert "expected true or false, got the value of ${VERIFY}" in said and "maybe" not in said
+
+
+def test_an_error_names_the_variable_never_its_value():
+    url = "api.internal/healthz?token=SECRET1"
+    for written in ("${HEALTH_URL}", '"${HEALTH_URL}"'):
+        text = errors(f"checks:\n  - name: api\n    url: {written}\n", {"HEALTH_URL": url})
+        assert text == (
+            "t.yaml:3:10: checks[0].url: expected an http:// or https:// URL,"
+            " got the value of ${HEALTH_URL}"
+        )
+    tcp = "checks:\n  - name: db\n    kind: tcp\n    host: h\n    port: PORT\n"
+    for port in ("${PORT}", '"${PORT}"'):
+        for value, said in (("99999", "between 1 and 65535"), ("s3cr3t", "expected an integer")):
+            text = errors(tcp.replace("PORT", port), {"PORT": value})
+            assert said in text and value not in text and "the value of ${PORT}" in text
+    partial = 'databases:\n  - {name: m, dsn: x, long_query: "${A}-${B}"}\n'
+    text = errors(partial, {"A": "hunter2x", "B": "tok3n"})
+    assert "hunter2x" not in text and "tok3n" not in text
+    assert "the value of ${A}-${B}" in text
+
+
+def test_keys_and_values_from_the_file_cannot_drive_the_terminal():
+    text = errors('checks:\n  - {name: a, url: "http://h/", "\\e[31mred\\e]2;x\\a": 1}\n')
+    assert "\x1b" not in text and "\x07" not in text
+    assert "unknown key `␛[31mred␛]2;x␇`" in text and '["␛[31mred␛]2;x␇"]' in text
+    assert "\x1b" not in errors('checks:\n  - {name: a, url: "\\e[2Jx"}\n')
 
 
 # --- units ----------------------------------------------------------------------------------
@@ -402,6 +442,14 @@ def test_searched_locations_and_no_config_message(homes: Path):
     assert "watchdeck init" in message
     assert "watchdeck.example.yaml" in message
     assert str(homes / "xdg-config" / "watchdeck" / "config.yaml") in message
+
+
+def test_an_empty_name_is_an_error_not_a_fall_through(homes: Path):
+    write(homes / "watchdeck.yaml")
+    with pytest.raises(ConfigError, match="empty: name a config file"):
+        find_config("", environ={}, cwd=homes)
+    with pytest.raises(ValueError, match="--state-dir is empty"):
+        state_dir("", environ={"WATCHDECK_STATE_DIR": str(homes / "state")})
 
 
 def test_state_dir_resolution(homes: Path):

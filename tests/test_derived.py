@@ -83,7 +83,7 @@ def test_an_empty_window_is_no_data_never_zero():
     assert (stats.error_rate, stats.uptime, stats.p50_ms, stats.p95_ms) == (None,) * 4
     assert stats.metrics(1000.0) == dict.fromkeys(DERIVED_METRICS)
     # what happened before the window is still known to the detail view
-    assert (stats.consecutive_failures, stats.last_change_at) == (2, 0.0)
+    assert stats.consecutive_failures == 2
 
 
 def test_consecutive_failures_reset_on_success():
@@ -96,12 +96,13 @@ def test_consecutive_failures_reset_on_success():
     assert history.stats(4.0, 300.0).metrics(4.0)["consecutive_failures"] == 1.0
 
 
-def test_last_change_is_the_first_poll_then_each_flip():
+def test_the_first_result_is_not_a_change_each_flip_is():
+    """What came before the first poll is not known: no made-up "changed just now"."""
     history = CheckHistory(720)
     feed(history, [(100.0, True, 10.0), (105.0, True, 10.0)])
     stats = history.stats(110.0, 300.0)
-    assert stats.last_change_at == 100.0
-    assert stats.metrics(110.0)["last_change_s"] == 10.0
+    assert stats.last_change_at is None
+    assert stats.metrics(110.0)["last_change_s"] is None
     feed(history, [(110.0, False, None), (115.0, False, None)])
     assert history.stats(115.0, 300.0).last_change_at == 110.0
     history.record(120.0, True, 10.0)

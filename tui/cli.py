@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from tui import __version__
 
@@ -19,14 +19,39 @@ if TYPE_CHECKING:
     from tui.engine.recording import Recorder
 
 EXIT_UNKNOWN = 3
+USAGE_EXIT = {"check": EXIT_UNKNOWN, "validate": 1}
+"""A usage error's exit code where argparse's 2 would mislead: for ``check`` 2 is CRITICAL."""
+
+
+class UsageError(Exception):
+    """An invalid command line, already described on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _named(value: str) -> str:
+    """An explicitly given path may not be empty: falling through would pick another one."""
+    if not value:
+        raise argparse.ArgumentTypeError("empty: name a path (or leave the option out)")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
     # Sub-commands accept the options too; SUPPRESS keeps a value given before the command.
     default = argparse.SUPPRESS if sub else None
-    parser.add_argument("--config", "-c", metavar="FILE", default=default, help="config file")
     parser.add_argument(
-        "--state-dir", metavar="DIR", default=default, help="journal, alert history, progress"
+        "--config", "-c", metavar="FILE", type=_named, default=default, help="config file"
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        type=_named,
+        default=default,
+        help="journal, alert history, progress",
     )
     parser.add_argument(
         "--log-level",
@@ -52,7 +77,7 @@ def _console_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="watchdeck",
         description="An on-call console: health checks, queues, PostgreSQL, alerts, runbooks.",
     )
@@ -79,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("schema", help="print the JSON Schema of the config")
 
     init = commands.add_parser("init", help="write a commented starter config")
-    init.add_argument("path", nargs="?", default="watchdeck.yaml")
+    init.add_argument(
+        "path",
+        nargs="?",
+        default="watchdeck.yaml",
+        help="the file to write, its directories created (default ./watchdeck.yaml); "
+        "an existing directory gets DIR/watchdeck.yaml",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     _runbook_parser(commands)
     _timeline_parser(commands)
@@ -277,9 +308,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         config, path = _load(args)
         engine = _engine(args, config, path)
     except (ConfigError, ValueError) as exc:
-        return _check_failed(args, str(exc))
+        return _check_failed(args.json, str(exc))
     except LookupError:
-        return _check_failed(args, no_config_message())
+        return _check_failed(args.json, no_config_message())
 
     async def run() -> dict:
         # The engine loads the alert state file and saves it on stop: `for` spans cron runs.
@@ -291,26 +322,57 @@ def cmd_check(args: argparse.Namespace) -> int:
         return build_report(sources, alerts, engine.clock(), engine.alert_warnings())
 
     report = asyncio.run(run())
-    print(json.dumps(report, indent=2) if args.json else render_text(report))
-    return EXIT_CODES[report["status"]]
+    code = EXIT_CODES[report["status"]]
+    try:
+        _emit(json.dumps(report, indent=2) if args.json else render_text(report))
+    except BrokenPipeError:  # the reader left (`| head`); the status is still the answer
+        _stdout_gone()
+    return code
 
 
-def _check_failed(args: argparse.Namespace, message: str) -> int:
-    if args.json:
-        print(json.dumps({"status": "unknown", "error": message}))
+def _check_failed(as_json: bool, message: str) -> int:
+    """No poll happened: ``unknown`` (3), with the whole JSON shape so scripts need no special
+    case, and the error."""
+    if as_json:
+        import time
+
+        from tui.engine.report import build_report
+
+        report = {**build_report([], (), time.time()), "status": "unknown", "error": message}
+        _emit(json.dumps(report, indent=2))
     _err(message)
     return EXIT_UNKNOWN
+
+
+def _emit(text: str) -> None:
+    print(text)
+    sys.stdout.flush()  # a closed pipe raises here, not at exit
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null so the flush at exit cannot fail (Python would exit 120)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from tui.engine.paths import bundled_config_dir
 
-    target = Path(args.path)
-    if target.exists() and not args.force:
-        _err(f"{target} already exists (use --force to overwrite)")
-        return 1
+    target = Path(args.path).expanduser()
+    if target.is_dir():
+        target /= "watchdeck.yaml"
     example = bundled_config_dir() / "watchdeck.example.yaml"
-    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w" if args.force else "x", encoding="utf-8") as out:
+            out.write(example.read_text(encoding="utf-8"))
+    except OSError as exc:  # mkdir also raises FileExistsError, for a file in the way
+        if isinstance(exc, FileExistsError) and target.is_file():
+            _err(f"{target} already exists (use --force to overwrite)")
+        else:
+            _err(f"watchdeck init: cannot write {target}: {exc.strerror or exc}")
+        return 1
     print(f"wrote {target}; edit it, then run: watchdeck validate --config {target}")
     return 0
 
@@ -477,8 +539,21 @@ COMMANDS = {
 }
 
 
+def _usage_failed(namespace: argparse.Namespace, error: UsageError, argv: list[str]) -> int:
+    command = getattr(namespace, "command", None)
+    if command == "check" and "--json" in argv:
+        return _check_failed(True, str(error))
+    _err(str(error))
+    return USAGE_EXIT.get(command, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    namespace = argparse.Namespace()  # the command is known even when its options are not
+    try:
+        args = build_parser().parse_args(argv, namespace)
+    except UsageError as exc:
+        return _usage_failed(namespace, exc, argv)
     command = COMMANDS.get(args.command)
     if command is None:
         return run_console(None, args)
@@ -488,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `watchdeck schema | head`
         sys.stderr.close()
-        return 0
+        return EXIT_UNKNOWN if args.command == "check" else 0
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ class CheckStats:
     """Share of polls in the window that were up, 0..1."""
     consecutive_failures: int
     last_change_at: float | None
-    """When the check last went up or down (its first poll if it never changed)."""
+    """When the check last went up or down; ``None`` while it has not changed since this
+    process began (its first result is not a change: what came before is not known)."""
     flapping: bool
     recent: tuple[CheckResult, ...]
     """The last results, oldest first, whatever the window."""
@@ -128,7 +129,7 @@ class CheckHistory:
         self.flapping = False
 
     def record(self, at: float, up: bool, latency_ms: float | None) -> None:
-        if not self.results or self.results[-1].up != up:
+        if self.results and self.results[-1].up != up:
             self.last_change_at = at
         self.consecutive_failures = 0 if up else self.consecutive_failures + 1
         self.results.append(CheckResult(at, up, latency_ms))

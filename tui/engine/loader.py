@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from yaml.resolver import Resolver
 from tui.engine import units
 from tui.engine.config import Config, LocalTime
 from tui.engine.errors import redact
+from tui.engine.printable import printable
 from tui.engine.units import Duration, Percent, parse_duration, parse_percent
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -143,8 +144,13 @@ class _Loading:
         self.raw: dict[KeyPath, str] = {}
         """Unquoted scalars YAML read as something other than text, as written (``02:00``)."""
         self.expanded: dict[KeyPath, str] = {}
-        """Unquoted scalars with ``${...}``, as substituted: a text field takes them as text
-        (a token of digits is not a number, and must not be echoed back as one)."""
+        """Scalars with ``${...}``, as substituted: a text field takes them as text (a token of
+        digits is not a number, and must not be echoed back as one), any other field as YAML
+        reads the text, quoted or not (``port: "${PORT}"`` is a number)."""
+        self.written: dict[KeyPath, str] = {}
+        """The same scalars as written, where a variable's value went in: what messages show."""
+        self.secrets: dict[str, str] = {}
+        """Values the environment gave, by variable: never echoed in a message."""
         self._constructor = SafeConstructor()
         self._resolver = Resolver()
         self._budget = _MAX_NODES
@@ -153,12 +159,35 @@ class _Loading:
     # --- issues ------------------------------------------------------------------------
     def issue(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         line, col = self._position(path, at_key)
-        text = redact(" ".join(message.split()))
-        self.issues.append(ConfigIssue(self.filename, line, col, format_path(path), text))
+        self.issue_at(line, col, message, path)
 
     def issue_at(self, line: int, col: int, message: str, path: KeyPath = ()) -> None:
-        text = redact(" ".join(message.split()))
-        self.issues.append(ConfigIssue(self.filename, line, col, format_path(path), text))
+        text = _clean(message)
+        where = printable(format_path(path))  # keys are echoed from the file
+        self.issues.append(ConfigIssue(self.filename, line, col, where, text))
+
+    def error(self) -> ConfigError:
+        """Every issue, in file order, with no value the environment gave."""
+        return ConfigError(
+            sorted({self._hide_environment(issue) for issue in self.issues}, key=_order)
+        )
+
+    def _hide_environment(self, issue: ConfigIssue) -> ConfigIssue:
+        """A message names the variables, never their values (a URL holding a token, a DSN):
+        the substituted scalar is said as written, e.g. "got the value of ${HEALTH_URL}"."""
+        message = issue.message
+        for path, written in self.written.items():
+            text = self.expanded.get(path, written)
+            if len(text) < _SHORT and issue.path != printable(format_path(path)):
+                continue  # "5" may well be another number in another message
+            shown = f"the value of {printable(written)}"
+            for form in dict.fromkeys((text, redact(text))):
+                message = message.replace(_clean(repr(form)), shown)
+                message = _mentions(_clean(form)).sub(shown, message)
+        for name, value in self.secrets.items():
+            if len(value) >= _SHORT:  # a part of a scalar that the above did not match
+                message = _mentions(_clean(value)).sub(f"${{{name}}}", message)
+        return issue if message == issue.message else replace(issue, message=message)
 
     def _position(self, path: KeyPath, at_key: bool) -> tuple[int, int]:
         if at_key and path in self.keys:
@@ -249,12 +278,12 @@ class _Loading:
             text = self._interpolate(node.value, path)
             if text is _UNSET:
                 return _UNSET
-            if text != node.value and node.style in (None, ""):
-                self.expanded[path] = text
-                tag = self._resolver.resolve(ScalarNode, text, (True, False))
-                node = ScalarNode(tag, text, node.start_mark, node.end_mark)
-            else:
-                return text
+            quoted = node.style not in (None, "")
+            if text == node.value or (quoted and not _references(node.value)):
+                return text  # a quoted ``$$`` is text as written
+            self.expanded[path] = text
+            tag = self._resolver.resolve(ScalarNode, text, (True, False))
+            node = ScalarNode(tag, text, node.start_mark, node.end_mark)
         if node.style in (None, "") and node.tag != _STR_TAG:
             self.raw[path] = node.value
         try:
@@ -272,6 +301,8 @@ class _Loading:
                 return "$"
             value = self.environ.get(name)
             if value:
+                self.written[path] = text
+                self.secrets[name] = value
                 return value
             if default is not None:
                 return default
@@ -704,7 +735,25 @@ class _Loading:
             for name, index in _MSGSPEC_PATH.findall(where.rstrip("`")):
                 path.append(int(index) if index else name)
             self.issue(tuple(path), message)
-            raise ConfigError(self.issues) from None
+            raise self.error() from None
+
+
+_SHORT = 4
+"""Values shorter than this are hidden only in messages about their own key."""
+
+
+def _clean(message: str) -> str:
+    """One line, no password, nothing a terminal would act on."""
+    return printable(redact(" ".join(message.split())))
+
+
+def _mentions(text: str) -> re.Pattern[str]:
+    """``text`` standing alone: ``5432`` in "got 5432", not inside ``65432``."""
+    return re.compile(rf"(?<![\w.-]){re.escape(text)}(?![\w-])")
+
+
+def _references(text: str) -> bool:
+    return any(match.group(1) for match in _VARIABLE.finditer(text))
 
 
 def _is_int(value: object) -> bool:
@@ -766,13 +815,13 @@ def load_config_text(text: str, filename: str, environ: Mapping[str, str] | None
         if isinstance(cleaned, dict):
             state.semantics(cleaned)
         if state.issues:
-            raise ConfigError(sorted(set(state.issues), key=_order))
+            raise state.error()
         return state.convert(cleaned)
     except ConfigError:
         raise
     except Exception as exc:
         state.issue_at(1, 1, f"cannot load the config: {type(exc).__name__}: {exc}")
-        raise ConfigError(state.issues) from None
+        raise state.error() from None
 
 
 def _order(issue: ConfigIssue) -> tuple[int, int, str, str]:

@@ -45,7 +45,9 @@ def find_config(
     explicit: str | None, environ: Mapping[str, str] = os.environ, cwd: Path | None = None
 ) -> Path | None:
     """The config to load, or None when there is none anywhere; see the module docstring."""
-    if explicit:
+    if explicit == "":  # named, but as nothing: falling through would load another file
+        raise ConfigError([ConfigIssue('--config ""', 1, 1, "", "empty: name a config file")])
+    if explicit is not None:
         return _must_exist(_named(explicit, cwd), "--config")
     from_env = environ.get(CONFIG_ENV)
     if from_env:
@@ -84,7 +86,9 @@ def no_config_message(environ: Mapping[str, str] = os.environ, cwd: Path | None 
 
 def state_dir(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """Journal, alert history and runbook progress (not created here; see ensure_state_dir)."""
-    if explicit:
+    if explicit is not None:
+        if not explicit:
+            raise ValueError("--state-dir is empty: name a directory (or leave it out)")
         return Path(explicit).expanduser()
     from_env = environ.get(STATE_ENV)
     if from_env:
@@ -95,8 +99,16 @@ def state_dir(explicit: str | None, environ: Mapping[str, str] = os.environ) -> 
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create the state dir private to the user (it holds commands and their output)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create the state dir private to the user (it holds commands and their output): 0700
+    whatever the umask. One that exists is left as it is, since ``--state-dir`` may name a
+    directory shared on purpose; watchdeck's files in it are 0600 either way."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        return path
+    path.chmod(0o700)
     return path
 
 

@@ -192,14 +192,15 @@ def _queue_detail(queue: dict[str, Any]) -> str:
     """One line for the text report: the error, or depth with what else is known."""
     if queue["error"]:
         return str(queue["error"])
-    parts = [f"depth {queue['depth']}"]
+    depth = queue["depth"]
+    parts = [f"depth {'unknown' if depth is None else depth}"]
     if queue["oldest_age_s"] is not None:
         parts.append(f"oldest {format_duration(queue['oldest_age_s'])}")
     if queue["workers"] is not None:
         parts.append(f"{queue['workers']} workers")
     if queue["rate_net"] is not None:
         parts.append(f"{queue['rate_net']:+.1f}/min")
-    return "; ".join([", ".join(parts), *queue["reasons"]])
+    return "; ".join([", ".join(parts), *queue["reasons"], *queue["notes"]])
 
 
 def stale_reason(alert: Alert, sources: dict[str, SourceState]) -> str | None:
