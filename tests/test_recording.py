@@ -36,6 +36,7 @@ from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
 from tui.engine.loader import load_config
 from tui.engine.recording import FLUSH_EVERY, RecordingError, open_recorder, read_recording
+from tui.engine.replay import ReplayEngine
 from tui.engine.samples import AlertsSample, CheckSample, DatabaseSample, QueueSample
 
 ROOT = Path(__file__).parent.parent
@@ -210,6 +211,125 @@ alerts:
     assert states["main"].error  # port 9 refuses: the error is recorded, its DSN is not
 
 
+def record_header(tmp_path: Path, config_text: str) -> Path:
+    """A recording of ``config_text`` (the header only: no pass is needed)."""
+    config_path = tmp_path / "watchdeck.yaml"
+    config_path.write_text(config_text, encoding="utf-8")
+    engine = Engine(load_config(config_path), base_dir=tmp_path)
+    path = tmp_path / "header.jsonl"
+    open_recorder(str(path), engine, config_path).close()
+    return path
+
+
+def test_urls_and_dsns_are_masked_in_every_field(tmp_path: Path) -> None:
+    """Token parameters of any name, a ``key=value`` DSN's ``sslpassword`` and a runbook
+    link's token: every URL's and DSN's parameter values are masked, whatever the field."""
+    path = record_header(
+        tmp_path,
+        """
+checks:
+  - name: gitlab
+    url: http://127.0.0.1:9/api/v4/projects?private_token=glpat-S3CRET1
+  - name: oauth
+    url: http://127.0.0.1:9/token?client_id=x&client_secret=S3CRET2&refresh_token=S3CRET3
+  - name: twilio
+    url: http://127.0.0.1:9/x?auth_token=S3CRET4&id_token=S3CRET5
+databases:
+  - name: main
+    dsn: "host=127.0.0.1 port=9 user=app sslpassword=S3CRET6 dbname=app"
+alerts:
+  rules:
+    - name: Down
+      when: check.gitlab.up < 1
+      runbook_url: https://wiki.example.com/rb?token=S3CRET7&x=1
+""",
+    )
+    text = path.read_text()
+    assert [n for n in range(1, 8) if f"S3CRET{n}" in text] == []
+    config = read_recording(path).config
+    assert [check.url for check in config.checks] == [
+        "http://127.0.0.1:9/api/v4/projects?private_token=***",
+        "http://127.0.0.1:9/token?client_id=***&client_secret=***&refresh_token=***",
+        "http://127.0.0.1:9/x?auth_token=***&id_token=***",
+    ]
+    assert config.databases[0].dsn == "host=127.0.0.1 port=9 user=app sslpassword=*** dbname=app"
+    (rule,) = config.alerts.rules
+    assert (rule.when, rule.runbook_url) == (
+        "check.gitlab.up < 1",
+        "https://wiki.example.com/rb?token=***&x=***",
+    )
+
+
+def test_environment_values_are_put_back_only_in_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names, conditions and rules are recorded as they are, and short values (``prod``, a
+    user name, a port) are nobody's secret: only a long value in a URL or DSN is ``${VAR}``."""
+    values = {
+        "WD_ENV": "prod",
+        "PGUSER": "api",
+        "WD_PORT": "5432",
+        "WD_SERVICE": "payments-gateway",
+        "WD_PATH_KEY": "k3y-in-the-path-77",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    path = record_header(
+        tmp_path,
+        """
+checks:
+  - name: api-${WD_ENV}
+    url: http://127.0.0.1:9/products/${WD_PATH_KEY}
+    expect: ["status == 200", "latency < ${WD_PORT}ms"]
+  - name: ${WD_SERVICE}
+    url: http://127.0.0.1:9/${WD_SERVICE}/health
+databases:
+  - {name: main, dsn: "postgresql://${PGUSER}@127.0.0.1:${WD_PORT}/app"}
+alerts:
+  rules:
+    - {name: Slow, when: check.api-prod.latency_ms > 1500, for: 5m}
+""",
+    )
+    recording = read_recording(path)
+    config = recording.config
+    assert [(c.name, c.url, c.expect) for c in config.checks] == [
+        (
+            "api-prod",
+            "http://127.0.0.1:9/products/${WD_PATH_KEY}",
+            ["status == 200", "latency < 5432ms"],
+        ),
+        ("payments-gateway", "http://127.0.0.1:9/${WD_SERVICE}/health", []),
+    ]
+    assert config.databases[0].dsn == "postgresql://api@127.0.0.1:5432/app"
+    assert [rule.when for rule in config.alerts.rules] == ["check.api-prod.latency_ms > 1500"]
+    assert "k3y-in-the-path-77" not in path.read_text()
+    ReplayEngine(recording)  # its rules compile
+
+
+def test_replay_of_a_recording_it_cannot_replay_is_one_line(tmp_path: Path) -> None:
+    """A rule that does not compile (as recordings made before rules were left alone have):
+    one line, exit 1, no traceback."""
+    path = record_header(
+        tmp_path,
+        "checks: [{name: api, url: 'http://127.0.0.1:9/'}]\n"
+        "alerts: {rules: [{name: Slow, when: check.api.latency_ms > 1500}]}\n",
+    )
+    path.write_text(path.read_text().replace("check.api.latency_ms", "check.${PGUSER}.latency_ms"))
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "replay", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{path}: the recorded config cannot be replayed: ")
+
+
 # --- a recorder killed with SIGKILL --------------------------------------------------------
 RECORDING_CHILD = """
 import asyncio, sys, time
@@ -378,8 +498,7 @@ def test_record_is_an_option_of_the_console_and_the_demo() -> None:
 
 @pytest.mark.parametrize("speed", ["0", "-2", "fast", "nan"])
 def test_a_bad_speed_is_one_line(speed: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["replay", "x.gz", "--speed", speed])
+    assert cli.main(["replay", "x.gz", "--speed", speed]) == 2
     assert "not a speed" in capsys.readouterr().err
 
 

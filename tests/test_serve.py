@@ -115,7 +115,7 @@ def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
-def serve(tmp_path: Path, *args: str) -> Served:
+def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     """Start `watchdeck serve` on a free loopback port and wait until it listens."""
     port = free_port()
     output = tmp_path / f"serve-{port}.out"
@@ -125,6 +125,7 @@ def serve(tmp_path: Path, *args: str) -> Served:
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     served = Served(process, f"http://127.0.0.1:{port}", output)
     try:
@@ -267,6 +268,58 @@ def test_websockets_from_other_sites_are_refused(served: Served) -> None:
     assert (other_site, rebound) == (403, 403)
     assert children(served.process.pid) == []
     assert "cross-origin websocket from http://evil.example refused" in served.text()
+
+
+def test_rebound_names_are_refused_on_a_non_loopback_bind(tmp_path: Path, config: Path) -> None:
+    """A 0.0.0.0 bind also listens on loopback, where a rebound name reaches it.
+
+    ``127.1`` is 127.0.0.1 to the kernel but not a loopback spelling to watchdeck, so it
+    stands in for 0.0.0.0 without opening a port to the network.
+    """
+    served = serve(
+        tmp_path,
+        *("--config", str(config), "--read-only", "--host", "127.1"),
+        env={"WATCHDECK_ALLOWED_HOSTS": "Console.Example, other.example"},
+    )
+    port = served.url.rsplit(":", 1)[1]
+
+    def handshake(host: str) -> int:
+        origin = f"http://{host}:{port}"
+        return asyncio.run(_handshake(served.url, {"Host": f"{host}:{port}", "Origin": origin}))
+
+    try:
+        assert handshake("rebind.evil.example") == 403
+        assert handshake("localhost.evil.example") == 403
+        assert handshake("console.example") == 101  # named in WATCHDECK_ALLOWED_HOSTS
+        assert handshake(socket.gethostname()) == 101
+        assert handshake("127.0.0.1") == 101
+    finally:
+        assert stop(served) == []
+    assert "websocket for host 'rebind.evil.example:" in served.text()
+    assert "Traceback" not in served.text()
+
+
+async def _headers(url: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url + path, headers=headers) as r:
+        return r.status, dict(r.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/", {}, 200),
+        ("/static/js/textual.js", {}, 200),
+        ("/nowhere", {}, 404),
+        ("/ws", {"Origin": "http://evil.example"}, 403),
+    ],
+)
+def test_no_response_can_be_framed(
+    served: Served, path: str, headers: dict[str, str], status: int
+) -> None:
+    got, response_headers = asyncio.run(_headers(served.url, path, headers))
+    assert got == status
+    assert response_headers["X-Frame-Options"] == "DENY"
+    assert response_headers["Content-Security-Policy"] == "frame-ancestors 'none'"
 
 
 async def _open_console(url: str, opened: asyncio.Event, done: asyncio.Event) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ import pytest
 from servers import closed_port
 
 from tui.demo.service import DemoService
+from tui.engine.timeline import TimelineStore
+from tui.engine.timeline.maker import Maker
 
 TOKEN = "tok-7f3a9c2e1b55d0"
 PASSWORD = "hunter2-pw-51"
@@ -39,7 +42,16 @@ def flaky() -> Iterator[tuple[DemoService, Clock]]:
     service.stop()
 
 
-def check(config: Path, state: Path, dsn: str) -> subprocess.CompletedProcess[str]:
+def check(
+    config: Path, state: Path, dsn: str, max_file_bytes: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One `watchdeck check` run; ``max_file_bytes`` caps the size of any file it writes to
+    (RLIMIT_FSIZE, as a full disk would: writes past it fail with EFBIG)."""
+
+    def cap() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     env = {**os.environ, "WATCHDECK_STATE_DIR": str(state), "TL_DSN": dsn, "TL_TOKEN": TOKEN}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", "check", "--config", str(config)],
@@ -47,6 +59,7 @@ def check(config: Path, state: Path, dsn: str) -> subprocess.CompletedProcess[st
         text=True,
         timeout=60,
         env=env,
+        preexec_fn=cap,
     )
 
 
@@ -118,3 +131,25 @@ databases:
     written = "".join(path.read_text() for path in state.glob("timeline*"))
     for secret in (TOKEN, PASSWORD):
         assert secret not in written + exported.stdout
+
+
+def test_a_change_a_failed_write_lost_is_recorded_by_the_next_run(tmp_path: Path, flaky):
+    """The timeline file cannot grow during the run that sees the check go down: the next
+    run still sees the change (the last states were not saved past the lost entry)."""
+    service, clock = flaky
+    config = tmp_path / "watchdeck.yaml"
+    config.write_text(f"checks: [{{name: flaky, url: '{service.base_url}/flaky'}}]\n")
+    state = tmp_path / "state"
+    assert check(config, state, "").returncode == 0  # first sight: ok
+    earlier = Maker()(1.0, "check", "old", "info", "check.state", "x" * 8000)
+    assert TimelineStore(state).append([earlier])
+    timeline = state / "timeline.jsonl"
+    size = timeline.stat().st_size
+    clock.now = 3.5  # down from here on
+    failed = check(config, state, "", max_file_bytes=size + 100)
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert timeline.stat().st_size == size, "the change did not fit"
+    again = check(config, state, "")
+    assert again.returncode == 2, again.stdout + again.stderr
+    lines = [json.loads(line) for line in timeline.read_text().splitlines()]
+    assert [e["text"] for e in lines[1:]] == ["flaky critical (was ok): status (500) == 2xx"]

@@ -9,16 +9,19 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
+import markdown_it
 import pytest
 from test_timeline_recorder import T0, WHO, Harness, check, database, first_sight, queue, session
 
 from tui.engine.runbooks.parse import parse
 from tui.engine.runbooks.run import Run
+from tui.engine.timeline import Link, TimelineStore
 from tui.engine.timeline.command import parse_time
 from tui.engine.timeline.export import gather, render_json, render_markdown
+from tui.engine.timeline.maker import Maker
 
 SECRET = "sekrit-token-998877"
 BOOK = """---
@@ -47,13 +50,13 @@ GOLDEN = """\
 | Time | Source | Severity | What | Who |
 |---|---|---|---|---|
 | 15:07:00 | check | ✖ critical | api critical (was ok): status (500) == 200 |   |
-| 15:07:20 | queue | ▲ warning | emails warning (was ok): depth 30 >= 5 |   |
+| 15:07:20 | queue | ▲ warning | emails warning (was ok): depth 30 \\>= 5 |   |
 | 15:07:20 | alert | ○ info | EmailsSlow pending (critical): emails far behind |   |
 | 15:07:20 | alert | ○ info | EmailBacklog pending (warning): emails backlog at 30 jobs |   |
 | 15:07:55 | alert | ▲ warning | EmailBacklog firing (warning): emails backlog at 30 jobs |   |
 | 15:07:55 | alert | ✔ ok | EmailsSlow cleared before firing: emails far behind |   |
 | 15:08:10 | database | ▲ warning | main: long query pid 21 running 45s \
-(app · report-builder · 10.0.0.7): SELECT * FROM orders JOIN lines USING (id) |   |
+(app · report-builder · 10.0.0.7): SELECT \\* FROM orders JOIN lines USING (id) |   |
 | 15:08:10 | database | ▲ warning | main: pid 31 (idle in transaction, app · billing · 10.0.0.7) \
 blocks 1 session: UPDATE accounts SET balance = 0 WHERE id = 1 |   |
 | 15:08:20 | alert | ○ info | EmailBacklog acknowledged: workers restarting | {who} |
@@ -293,8 +296,8 @@ def test_times_as_users_write_them():
 
 
 # --- the command line -----------------------------------------------------------------------
-def watchdeck(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TZ": "UTC", "WATCHDECK_STATE_DIR": str(state)}
+def watchdeck(*args: str, state: Path, tz: str = "UTC") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TZ": tz, "WATCHDECK_STATE_DIR": str(state)}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", "timeline", *args],
         capture_output=True,
@@ -321,10 +324,10 @@ async def test_the_command_line(tmp_path: Path):
     shown = watchdeck("show", *window, state=shift.state)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0] == (
-        "2025-06-15 15:07:00  ✖ critical  check     api critical (was ok): status (500) == 200"
+        "2025-06-15 15:07:00 UTC  ✖ critical  check     api critical (was ok): status (500) == 200"
     )
     assert shown.stdout.splitlines()[8] == (
-        f"2025-06-15 15:08:20  ○ info      alert     EmailBacklog acknowledged: workers "
+        f"2025-06-15 15:08:20 UTC  ○ info      alert     EmailBacklog acknowledged: workers "
         f"restarting  [{WHO}]"
     )
     assert SECRET not in document.read_text() + as_json.stdout + shown.stdout
@@ -353,3 +356,105 @@ def test_bad_input_is_one_line(tmp_path: Path):
     )
     empty = watchdeck("show", state=tmp_path)
     assert (empty.returncode, empty.stdout) == (0, "nothing recorded in this window\n")
+
+
+def utc(*when: int) -> float:
+    return datetime(*when, tzinfo=UTC).timestamp()
+
+
+def test_times_take_the_offset_of_their_own_instant(tmp_path: Path):
+    """Berlin: CET (UTC+1) in winter, CEST (UTC+2) in summer, whatever the date today."""
+    make = Maker()
+    TimelineStore(tmp_path).append(
+        [
+            make(utc(2026, 1, 10, 11, 30), "check", "api", "critical", "check.state", "winter"),
+            make(utc(2026, 3, 29, 0, 30), "check", "api", "ok", "check.state", "before"),
+            make(utc(2026, 3, 29, 1, 30), "check", "api", "critical", "check.state", "after"),
+            make(utc(2026, 7, 4, 11, 30), "check", "api", "critical", "check.state", "summer"),
+        ]
+    )
+    year = ("--since", "2026-01-01T00:00", "--until", "2026-12-31T00:00")
+    shown = watchdeck("show", *year, state=tmp_path, tz="Europe/Berlin")
+    assert shown.returncode == 0, shown.stderr
+    assert [line[:24] for line in shown.stdout.splitlines()] == [
+        "2026-01-10 12:30:00 CET ",
+        "2026-03-29 01:30:00 CET ",
+        "2026-03-29 03:30:00 CEST",
+        "2026-07-04 13:30:00 CEST",
+    ]
+    # A window across the change to summer time names the zone at each time.
+    night = ("--since", "2026-03-29T00:00", "--until", "2026-03-29T06:00")
+    document = watchdeck("export", *night, state=tmp_path, tz="Europe/Berlin").stdout
+    assert "(5h00m), times in CET (UTC+01:00) then CEST (UTC+02:00)" in document
+    assert "# Incident timeline 2026-03-29 00:00:00 CET to 2026-03-29 06:00:00 CEST" in document
+    assert "| 01:30:00 CET | check | ✔ ok | before |   |" in document
+    assert "| 03:30:00 CEST | check | ✖ critical | after |   |" in document
+    data = json.loads(
+        watchdeck("export", *night, "--format", "json", state=tmp_path, tz="Europe/Berlin").stdout
+    )
+    assert [entry["time"] for entry in data["entries"]] == [
+        "2026-03-29T01:30:00+01:00",
+        "2026-03-29T03:30:00+02:00",
+    ]
+
+
+def test_text_from_outside_stays_text_in_the_document(tmp_path: Path):
+    """Query text and application names come from any database client, alert names from
+    Alertmanager: rendered, none of it is a tag, a link, an image or emphasis."""
+    store, make, t0 = TimelineStore(tmp_path), Maker(), utc(2026, 3, 4, 13, 0)
+    query = (
+        "main: long query pid 7 running 45s (app · <img src=https://evil.example/p.png> · "
+        "10.0.0.7): SELECT '[Click to re-auth](https://evil.example/login)' "
+        "<script>alert(1)</script> ![x](https://evil.example/i.png) *a* _b_ `c` &amp; a|b"
+    )
+    store.append(
+        [
+            make(t0 + 60, "database", "main", "warning", "database.long_query", query),
+            make(
+                t0 + 90,
+                "alert",
+                "<b>Disk</b>",
+                "critical",
+                "alert.firing",
+                "<b>Disk</b> firing (critical): [x](https://evil.example)",
+                link=Link("alerts", "am/fp1"),
+            ),
+        ]
+    )
+    export = gather(
+        store,
+        tmp_path,
+        t0,
+        t0 + 3600,
+        tz=UTC,
+        config="[c.yaml](https://evil.example/c)",
+        host="<i>h</i>",
+    )
+    text = render_markdown(export, exported_by="me@h", exported_at=t0 + 3600)
+    html = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+    for markup in ("<img", "<script", "<a ", "<b>", "<i>", "<em>", "<code>"):
+        assert markup not in html
+    assert "*a* _b_ `c`" in html
+    assert "&amp;amp;" in html  # the text's own "&amp;", not an ampersand
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "[Click to re-auth](https://evil.example/login)" in html
+    assert "a|b" in html and html.count("<td>") == 2 * 5 + 7  # no cell of its own
+
+
+def test_alert_times_on_another_day_than_the_window_are_dated(tmp_path: Path):
+    store, make = TimelineStore(tmp_path), Maker()
+    evening, t0 = utc(2026, 3, 3, 23, 30), utc(2026, 3, 4, 13, 0)
+    alert = Link("alerts", "am/fp1")
+    store.append(
+        [
+            make(evening, "alert", "DiskFull", "info", "alert.pending", "pending", link=alert),
+            make(evening + 60, "alert", "DiskFull", "critical", "alert.firing", "on", link=alert),
+            make(t0 + 60, "alert", "DiskFull", "ok", "alert.resolved", "off", link=alert),
+        ]
+    )
+    export = gather(store, tmp_path, t0, t0 + 3600, tz=UTC, config="c.yaml", host="h")
+    text = render_markdown(export, exported_by="me@h", exported_at=t0 + 3600)
+    assert (
+        "| DiskFull | ✖ critical | 2026-03-03 23:30:00 | 2026-03-03 23:31:00 | 13:01:00 "
+        "| 13h30m |   |" in text.splitlines()
+    )

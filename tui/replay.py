@@ -177,12 +177,13 @@ def replay(file: str, *, speed: float = 1.0, theme: str | None = None) -> int:
     logs.setup(None)  # nothing may write to the terminal under the console
     try:
         recording = read_recording(file)
+        engine = ReplayEngine(recording, speed=speed)
     except RecordingError as exc:
         print(exc, file=sys.stderr)
         return 1
     if recording.warning:
         print(recording.warning, file=sys.stderr)
-    app = ReplayApp(ReplayEngine(recording, speed=speed), theme=theme)
+    app = ReplayApp(engine, theme=theme)
 
     async def run() -> int | None:
         loop = asyncio.get_running_loop()

@@ -6,9 +6,11 @@ console process (its own engine and polling) and closing the tab quits it.
 It has no authentication: whoever opens the websocket drives a console that can run runbook
 steps and signal database backends. So it listens on loopback by default, says so when told
 otherwise, and refuses websockets a browser opens from another site's page: the Origin must
-be the page's own (cross-site websocket hijacking), and on a loopback bind the Host must be a
-loopback name or address (DNS rebinding). The page builds its websocket URL from the Host the
-browser used, so an SSH tunnel to another local port works as is.
+be the page's own (cross-site websocket hijacking), and on any bind the Host must be an IP
+address, localhost, this machine's name or one in WATCHDECK_ALLOWED_HOSTS (DNS rebinding: a
+0.0.0.0 bind listens on loopback too). No other site may frame the page (clickjacking). The
+page builds its websocket URL from the Host the browser used, so an SSH tunnel to another
+local port works as is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import shlex
 import signal
+import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +38,9 @@ DEFAULT_HOST = "127.0.0.1"
 TITLE = "watchdeck"
 QUIT_GRACE = 5.0
 """Seconds a console gets to quit (engine stopped, state saved) before it is killed."""
+ALLOWED_HOSTS_ENV = "WATCHDECK_ALLOWED_HOSTS"
+"""Comma-separated extra names a browser may use for this server (a reverse proxy's)."""
+FRAMING_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 PAGE = Path(__file__).parent / "serve_page"
 """watchdeck's own page: textual-serve's asks Google for a web font on every visit."""
 log = logging.getLogger("watchdeck.serve")
@@ -77,7 +85,22 @@ def console_command(config: Path, args: argparse.Namespace) -> str:
     return "exec " + shlex.join(argv)  # the shell makes way: the console is the child
 
 
-def refusal(request: web.BaseRequest, *, loopback: bool) -> str | None:
+def allowed_hosts(extra: Iterable[str]) -> frozenset[str]:
+    """The names a browser may reach this server by: ``localhost``, this machine's, ``extra``."""
+    names = {"localhost", socket.gethostname(), socket.getfqdn(), *extra}
+    return frozenset(name.strip().lower().rstrip(".") for name in names if name.strip())
+
+
+def host_allowed(hostname: str, allowed: frozenset[str]) -> bool:
+    """An IP literal is its own origin; a name must be one no other site can rebind."""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return hostname.lower().rstrip(".") in allowed
+    return True
+
+
+def refusal(request: web.BaseRequest, *, allowed: frozenset[str]) -> str | None:
     """Why a websocket request must be refused, or None to accept it.
 
     A request without Origin does not come from a browser page, so no other site is behind it.
@@ -93,8 +116,11 @@ def refusal(request: web.BaseRequest, *, loopback: bool) -> str | None:
         return f"malformed Origin {origin!r} or Host {host!r} refused"
     if not same_origin:
         return f"cross-origin websocket from {origin} refused"
-    if loopback and not is_loopback(hostname):
-        return f"websocket for host {host!r} refused: this server listens on loopback only"
+    if not host_allowed(hostname, allowed):
+        return (
+            f"websocket for host {host!r} refused: not an address or name of this machine "
+            f"(add it to {ALLOWED_HOSTS_ENV} if it is)"
+        )
     return None
 
 
@@ -122,11 +148,20 @@ class ConsoleSession(AppService):
 class ConsoleServer(Server):
     """textual-serve's server with watchdeck's banner, signals, URLs and websocket checks."""
 
-    def __init__(self, command: str, host: str, port: int) -> None:
+    def __init__(self, command: str, host: str, port: int, allowed: frozenset[str]) -> None:
         super().__init__(command, host=host, port=port, title=TITLE, templates_path=PAGE)
-        self.loopback = is_loopback(host)
+        self.allowed = allowed
         self.public_url = f"http://{url_host(host)}:{port}"
         self.websockets: set[web.WebSocketResponse] = set()
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        app.on_response_prepare.append(self.forbid_framing)
+        return app
+
+    async def forbid_framing(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every response, errors and static files included, refuses to be framed."""
+        response.headers.update(FRAMING_HEADERS)
 
     async def on_startup(self, app: web.Application) -> None:
         """Nothing: textual-serve prints its logo here; ``announce`` waits for the bind."""
@@ -185,7 +220,7 @@ class ConsoleServer(Server):
         return aiohttp_jinja2.render_template("app_index.html", request, context)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-        reason = refusal(request, loopback=self.loopback)
+        reason = refusal(request, allowed=self.allowed)
         if reason is not None:
             log.warning("%s: %s", request.remote, reason)
             raise web.HTTPForbidden(text=reason)
@@ -218,7 +253,10 @@ def serve(config: Path, args: argparse.Namespace) -> int:
     warning = exposure_warning(args.host, args.port)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    server = ConsoleServer(console_command(config, args), args.host, args.port)
+    extra = os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")
+    server = ConsoleServer(
+        console_command(config, args), args.host, args.port, allowed_hosts(extra)
+    )
     try:
         server.serve()
     except OSError as exc:  # the port is taken, or the address is not this machine's

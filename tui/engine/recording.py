@@ -11,10 +11,11 @@ A recording is JSON Lines, gzip-compressed when the file name ends in ``.gz``::
 ``t`` is when the engine emitted the event. A pass emits two ``SourceUpdated``: the result,
 then the same state with its next poll time, which is written as a ``schedule`` line; an
 ``alerts`` line without ``alerts`` repeats the alerts of the one before. The header's config
-has its secrets masked (passwords, header values, tokens, and every value the config file
-took from the environment). The writer flushes at most ``FLUSH_EVERY`` seconds after an
-event, gzip included (a sync flush), so a ``kill -9`` loses only those seconds and the file
-stays readable up to there; the ``end`` line says it was closed.
+has its secrets masked (passwords, header values, the values of URL and DSN parameters, and
+values the config file took from the environment into those). The writer flushes at most
+``FLUSH_EVERY`` seconds after an event, gzip included (a sync flush), so a ``kill -9`` loses
+only those seconds and the file stays readable up to there; the ``end`` line says it was
+closed.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import msgspec
 
 from tui import __version__
 from tui.engine.config import Config
+from tui.engine.errors import redact
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
 from tui.engine.logs import log, scrub
 from tui.engine.samples import Alert, AlertsSample, CheckSample, DatabaseSample, QueueSample
@@ -56,7 +58,24 @@ SAMPLE_TYPES: dict[str, type] = {
 SECRET_KEYS = frozenset({"password", "bearer_token", "body"})
 """Config keys whose values are masked whole (a request body may carry credentials)."""
 URL_KEYS = frozenset({"url", "dsn"})
-"""Config keys holding URLs or DSNs: passwords and token parameters in them are masked."""
+"""Config keys holding URLs or DSNs whatever they look like; any other value is treated as
+one when it contains a URL or is a ``key=value`` DSN (``runbook_url``, a DSN elsewhere)."""
+LITERAL_KEYS = frozenset({"name", "when", "expect"})
+"""Names and conditions, recorded as they are whatever they look like (replay reads them)."""
+DSN_PLAIN = frozenset(
+    {"host", "hostaddr", "port", "dbname", "user", "sslmode", "connect_timeout"}
+    | {"application_name", "target_session_attrs"}
+)
+"""``key=value`` DSN parameters shown as they are; any other's value is masked."""
+MIN_SECRET = 8
+"""Environment values shorter than this are not put back as ``${VAR}``: values that short
+(``prod``, ``5432``, a user name) are found in ordinary text (``/products``) and are no
+secret worth the name, and a password in a URL or DSN is masked whatever its length."""
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]*", re.I)
+_PARAM = re.compile(r"([?&#;][^=&#;\s]*=)[^&#;\s]+")
+_DSN_PAIR = r"\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s'=][^\s']*)"
+_DSN = re.compile(rf"\s*{_DSN_PAIR}(?:\s+{_DSN_PAIR})*\s*")
+_DSN_VALUE = re.compile(r"(\w+)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEADER_LIMIT = 64 * 1024 * 1024
@@ -298,10 +317,28 @@ def environment_values(config_path: Path | None) -> dict[str, str]:
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
+def mask_link(text: str) -> str:
+    """``text`` with the passwords of its URLs and DSN masked, and every value of a URL's
+    query or fragment parameters and of a DSN's parameters but the plain ones."""
+
+    def value(match: re.Match[str]) -> str:
+        plain = match[1].lower() in DSN_PLAIN
+        return match[0] if plain else f"{match[1]}{match[2]}{MASK}"
+
+    if _DSN.fullmatch(text):
+        text = _DSN_VALUE.sub(value, text)
+    return _URL.sub(lambda match: _PARAM.sub(rf"\1{MASK}", match[0]), redact(text))
+
+
 def masked_config(config: Config, secrets: Mapping[str, str]) -> dict[str, Any]:
     """The config as JSON-ready data without secrets: passwords, tokens and header values
-    masked, URLs and DSNs scrubbed, and every environment value put back as ``${VAR}``."""
-    replacements = sorted(secrets.items(), key=lambda item: len(item[1]), reverse=True)
+    masked, URLs and DSNs masked (``mask_link``), and the environment values in them put back
+    as ``${VAR}``. Names, rules and other text are recorded as they are."""
+    replacements = sorted(
+        ((name, value) for name, value in secrets.items() if len(value) >= MIN_SECRET),
+        key=lambda item: len(item[1]),
+        reverse=True,
+    )
 
     def clean(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
@@ -314,9 +351,13 @@ def masked_config(config: Config, secrets: Mapping[str, str]) -> dict[str, Any]:
             return value
         if key in SECRET_KEYS:
             return MASK
+        if key in LITERAL_KEYS:
+            return value
+        if key not in URL_KEYS and not _URL.search(value) and not _DSN.fullmatch(value):
+            return value
         for name, secret in replacements:
             value = value.replace(secret, f"${{{name}}}")
-        return scrub(value) if key in URL_KEYS else value
+        return scrub(mask_link(value))
 
     data = clean(msgspec.to_builtins(config, enc_hook=_plain))
     assert isinstance(data, dict)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from tui.engine.engine import Engine
 from tui.engine.events import AlertsUpdated, Event, SourceUpdated
-from tui.engine.recording import Moment, Recording
+from tui.engine.recording import Moment, Recording, RecordingError
 from tui.engine.samples import Sample
 from tui.engine.sources import Source
 from tui.engine.state import Section, SourceState, State
@@ -263,13 +263,18 @@ class ReplayEngine(Engine):
     def __init__(self, recording: Recording, *, speed: float = 1.0, playing: bool = True) -> None:
         self.recording = recording
         self.player = Player(recording, speed=speed, playing=playing)
-        super().__init__(
-            recording.config,
-            base_dir=recording.base_dir,
-            read_only=True,
-            state_dir=None,
-            clock=self.player.clock,
-        )
+        try:
+            super().__init__(
+                recording.config,
+                base_dir=recording.base_dir,
+                read_only=True,
+                state_dir=None,
+                clock=self.player.clock,
+            )
+        except ValueError as exc:  # a rule that does not compile (RuleError), say
+            raise RecordingError(
+                f"{recording.path}: the recorded config cannot be replayed: {exc}"
+            ) from None
         self.scheduler.unsubscribe(self._alert_source_updated)  # no merging: alerts replayed
         self.scheduler.subscribe(self._follow_alerts)
         self.player.attach(self.state, self.scheduler.emit)

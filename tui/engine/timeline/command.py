@@ -35,12 +35,6 @@ def parse_time(text: str, now: float) -> float:
     return (moment if moment.tzinfo else moment.astimezone()).timestamp()
 
 
-def _local() -> tzinfo:
-    zone = datetime.now().astimezone().tzinfo
-    assert zone is not None
-    return zone
-
-
 def _window(args: argparse.Namespace, now: float) -> tuple[float, float]:
     since = parse_time(args.since, now)
     until = parse_time(args.until, now) if args.until else now
@@ -66,9 +60,9 @@ def main(
     tz: tzinfo | None = None,
     now: float | None = None,
 ) -> int:
+    """``tz`` ``None``: this machine's local time, each time with the offset it had then."""
     out, err = out or sys.stdout, err or sys.stderr
     now = time.time() if now is None else now
-    tz = tz or _local()
     try:
         since, until = _window(args, now)
     except ValueError as exc:

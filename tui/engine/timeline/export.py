@@ -3,7 +3,8 @@
 The document has a header (window, host, config), the timeline as a table, the alerts with
 how long they fired, the actions taken, and the runbook runs of the window with their full
 reports (``tui.engine.runbooks.report``). Times are shown in one time zone, named in the
-header: the local one unless told otherwise.
+header: the local one unless told otherwise, with the offset it had at each instant (a window
+across a summer time change names the zone at each time).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ GLYPHS = {"critical": "✖", "warning": "▲", "info": "○", "ok": "✔"}
 """As the console shows statuses (``widgets.status.GLYPHS``): a glyph, then the word."""
 ACTION_EVENTS = frozenset({"action.done", "action.failed", "action.refused", "runbook.step"})
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
+_MARKUP = re.compile(r"([\\|<>&\[\]!`*_])")
+"""What could make text from outside (query text, application and alert names) a tag, a link,
+an image, emphasis or a table cell of its own."""
 
 
 @dataclass
@@ -69,7 +73,8 @@ class RunInWindow:
 class Export:
     since: float
     until: float
-    tz: tzinfo
+    tz: tzinfo | None
+    """``None``: this machine's local time."""
     host: str
     config: str
     entries: list[Entry]
@@ -180,11 +185,15 @@ def gather(
 
 
 # --- showing ------------------------------------------------------------------------------
-def local(at: float, tz: tzinfo) -> datetime:
+def local(at: float, tz: tzinfo | None) -> datetime:
+    """``at`` in ``tz``; ``None`` is this machine's local time with the rules of that instant
+    (``astimezone`` asks the C library), not today's offset."""
+    if tz is None:
+        return datetime.fromtimestamp(at, UTC).astimezone()
     return datetime.fromtimestamp(at, tz)
 
 
-def zone(at: float, tz: tzinfo) -> str:
+def zone(at: float, tz: tzinfo | None) -> str:
     """``CET (UTC+01:00)``, or ``UTC``."""
     moment = local(at, tz)
     offset = moment.strftime("%z")
@@ -196,8 +205,13 @@ def severity(word: str) -> str:
     return f"{GLYPHS.get(word, '?')} {word}" if word else "—"
 
 
+def _inline(text: str) -> str:
+    """``text`` as literal Markdown on one line."""
+    return _MARKUP.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+
+
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ") or " "
+    return _inline(text) or " "
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -221,15 +235,27 @@ def _demoted(markdown: str, levels: int) -> list[str]:
 
 def render_markdown(export: Export, *, exported_by: str, exported_at: float) -> str:
     tz, since, until = export.tz, export.since, export.until
-    same_day = local(since, tz).date() == local(until, tz).date()
+    day = local(since, tz).date()
+    same_day = day == local(until, tz).date()
+    shown = [since, until, *(e.at for e in export.entries)]
+    shown += [
+        at
+        for span in export.alerts
+        for at in (span.pending_at, span.firing_at, span.ended_at)
+        if at is not None
+    ]
+    zones = list(dict.fromkeys(zone(at, tz) for at in sorted(shown)))
+    named = " %Z" if len(zones) > 1 else ""
 
     def when(at: float | None) -> str:
         if at is None:
             return "—"
-        return local(at, tz).strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+        moment = local(at, tz)
+        dated = not same_day or moment.date() != day  # an alert on since the day before
+        return moment.strftime(("%Y-%m-%d %H:%M:%S" if dated else "%H:%M:%S") + named)
 
     def full(at: float) -> str:
-        return local(at, tz).strftime("%Y-%m-%d %H:%M:%S")
+        return local(at, tz).strftime("%Y-%m-%d %H:%M:%S" + named)
 
     counts = {word: 0 for word in SEVERITIES}
     for entry in export.entries:
@@ -239,11 +265,11 @@ def render_markdown(export: Export, *, exported_by: str, exported_at: float) -> 
         f"# Incident timeline {full(since)} to {full(until)}",
         "",
         f"- **Window:** {full(since)} → {full(until)} ({format_duration(until - since)}), "
-        f"times in {zone(until, tz)}",
-        f"- **Host:** {export.host}",
-        f"- **Config:** {export.config}",
+        f"times in {' then '.join(zones)}",
+        f"- **Host:** {_inline(export.host)}",
+        f"- **Config:** {_inline(export.config)}",
         f"- **Entries:** {len(export.entries)}" + (f" ({tally})" if tally else ""),
-        f"- **Exported:** {full(exported_at)} by {exported_by}",
+        f"- **Exported:** {full(exported_at)} by {_inline(exported_by)}",
         "",
         "## Timeline",
         "",
@@ -302,7 +328,8 @@ def render_markdown(export: Export, *, exported_by: str, exported_at: float) -> 
         lines.append("No runbook run in this window.")
     for run in export.runs:
         _, _, body = run.report.partition("\n")  # its title line: the heading below says it
-        lines += [f"### {run.title or run.runbook} (run `{run.id}`)", *_demoted(body, 2), ""]
+        title = _inline(run.title or run.runbook)
+        lines += [f"### {title} (run `{run.id}`)", *_demoted(body, 2), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -357,10 +384,10 @@ def render_json(export: Export) -> dict[str, Any]:
     }
 
 
-def show_lines(entries: Iterable[Entry], tz: tzinfo) -> list[str]:
-    """``watchdeck timeline show``: one line per entry."""
+def show_lines(entries: Iterable[Entry], tz: tzinfo | None) -> list[str]:
+    """``watchdeck timeline show``: one line per entry, its time with the zone of then."""
     return [
-        f"{local(e.at, tz):%Y-%m-%d %H:%M:%S}  {severity(e.severity):<10}  {e.source:<8}  "
+        f"{local(e.at, tz):%Y-%m-%d %H:%M:%S %Z}  {severity(e.severity):<10}  {e.source:<8}  "
         f"{e.text}" + (f"  [{e.who}]" if e.who else "")
         for e in entries
     ]

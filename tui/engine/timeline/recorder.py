@@ -94,11 +94,16 @@ class Recorder:
 
     def _write(self, entries: Iterable[Entry]) -> None:
         """Append (with any entries held back), save the last states when they changed, and
-        tell the listeners what was written and whether writing works."""
+        tell the listeners what was written and whether writing works.
+
+        The states are saved only once their entries are on disk: saved first, a failed
+        append would be lost for good when the process exits (``watchdeck check`` from cron),
+        as the next run would see no change. A failed save repeats a change instead.
+        """
         before = self.store.problem
-        if self._unsaved:
-            self._unsaved = not self.last.save()
         written = self.store.append(entries)
+        if self._unsaved and not self.store.holding:
+            self._unsaved = not self.last.save()
         if written:
             self.emit(TimelineAppended(tuple(written)))
         if self.store.problem != before:

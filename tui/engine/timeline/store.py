@@ -51,6 +51,11 @@ class TimelineStore:
         """Why the timeline cannot be written now, in one line (``None`` when it can)."""
         return self._write_problem or self.last.problem
 
+    @property
+    def holding(self) -> bool:
+        """Whether entries are held back in memory by a failed write."""
+        return bool(self._pending)
+
     # --- writing ----------------------------------------------------------------------
     def append(self, entries: Iterable[Entry]) -> list[Entry]:
         """Write ``entries`` after any held back by an earlier failure; returns what was
