@@ -16,6 +16,7 @@ from runbook_helpers import everything_written, executor, journal, runbook
 from tui.engine.actions import ActionRefused
 from tui.engine.runbooks.output import MEMORY_CAP, StreamMasker
 from tui.engine.runbooks.report import render_report
+from tui.engine.runbooks.run import RunError
 from tui.engine.runbooks.run import load as load_run
 
 
@@ -255,6 +256,17 @@ async def test_read_only_refuses_and_records_nothing(tmp_path: Path):
     assert not marker.exists()
     assert run.state(1).status == "pending"
     assert not list(run.dir.glob("*.out"))
+    assert [entry["event"] for entry in journal(state)] == ["runbook.run.started"]
+    # Nor is a person's tick, skip, resume or close (the timeline opens any run).
+    for write in (
+        lambda: runner.tick(run, 1),
+        lambda: runner.skip(run, 1, "n/a"),
+        lambda: runner.resume(run, {}),
+        lambda: runner.close(run),
+    ):
+        with pytest.raises(RunError, match="read-only mode"):
+            write()
+    assert run.state(1).status == "pending" and run.closed_at is None
     assert [entry["event"] for entry in journal(state)] == ["runbook.run.started"]
 
 

@@ -335,6 +335,29 @@ async def test_read_only_hides_the_run_keys_and_reading_still_works(tmp_path: Pa
     assert not (tmp_path / "state" / "runbooks").exists()
 
 
+async def test_a_run_opened_read_only_is_only_read(tmp_path: Path):
+    """The timeline opens any run: under --read-only its screen runs, ticks and skips
+    nothing, and the keys are not offered."""
+    app = viewer_app(tmp_path, read_only=True)
+    async with app.run_test(size=BIG) as pilot:
+        entry = next(entry for entry in app.engine.runbooks if entry.name == "deploy")
+        executor = app.engine.runbook_executor()
+        run = executor.start(entry.load(), {})
+        journal = tmp_path / "state" / "journal.jsonl"
+        before = journal.read_text()
+        screen = RunbookRunScreen(run, executor, app.engine, entry)
+        app.push_screen(screen)
+        await pilot.pause()
+        for action in ("run", "tick", "retry", "skip"):
+            assert screen.check_action(action, ()) is False
+        await pilot.press("space", "s", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunbookRunScreen)
+        assert run.state(1).status == "pending"
+        assert journal.read_text() == before
+        await executor.aclose()
+
+
 async def test_resume_shows_an_interrupted_step_to_retry_or_skip(tmp_path: Path):
     app = viewer_app(tmp_path)
     async with app.run_test(size=BIG) as pilot:

@@ -429,6 +429,8 @@ class RunbookRunScreen(Screen[None]):
             return self.busy
         if not self.is_mounted:
             return action in ("back", "export")
+        if action in ("run", "tick", "retry", "skip") and self.executor.actions.read_only:
+            return False  # read-only: the run is read, as the timeline opens any run
         step = self.runbook.step(self.cursor)
         status = self.run.state(step.index).status
         if action == "run":

@@ -209,6 +209,7 @@ class RunbookExecutor:
     def resume(self, run: Run, secrets: Mapping[str, Value]) -> list[int]:
         """Go on with a loaded run: secrets given again, recorded in journal and run file;
         returns the interrupted steps (each to be retried or skipped by a person)."""
+        self._writable("resuming a run")
         self.hold(run)
         self._journal("runbook.run.resumed", run, interrupted=run.interrupted())
         for var in run.missing_secrets():
@@ -217,19 +218,28 @@ class RunbookExecutor:
         return run.resume()
 
     def skip(self, run: Run, index: int, reason: str) -> None:
+        self._writable("skipping a step")
         self.hold(run)
         self._journal("runbook.step.skipped", run, step=index, reason=reason)
         run.skip(index, reason)
 
     def tick(self, run: Run, index: int, done: bool = True) -> None:
+        self._writable("ticking a step")
         self.hold(run)
         self._journal("runbook.step.ticked", run, step=index, done=done)
         run.tick(index, done)
 
     def close(self, run: Run) -> None:
+        self._writable("closing a run")
         self.hold(run)
         self._journal("runbook.run.closed", run, counts=run.counts())
         run.close()
+
+    def _writable(self, what: str) -> None:
+        """Under --read-only a run is only read, whichever screen opened it (the timeline
+        opens any run); a step is refused by the action runner, the rest here."""
+        if self.actions.read_only:
+            raise RunError(f"read-only mode: {what} is not recorded")
 
     def _journal(self, event: str, run: Run, **fields: object) -> None:
         journal = self.actions.journal
