@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +128,90 @@ def test_identity_carries_the_ssh_client():
     who = identity({"SSH_CONNECTION": "10.1.2.3 51234 10.0.0.5 22", "USER": "oncall"})
     assert who["ssh_connection"] == "10.1.2.3 51234 10.0.0.5 22"
     assert who["host"]
+
+
+FAILING_WRITER = """
+import os, resource, signal, sys, time
+from pathlib import Path
+import tui.engine.journal as journal
+
+path, ready = Path(sys.argv[1]), Path(sys.argv[2])
+write_all = journal.write_all
+
+
+def waiting_then_full(fd, data):
+    # Between reading the size and writing, another process appends (or waits for the lock:
+    # /proc/locks shows it blocked on this file); then the disk is full.
+    ready.touch()
+    inode, size = f":{os.fstat(fd).st_ino} ", os.fstat(fd).st_size
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.fstat(fd).st_size == size:
+        with open("/proc/locks") as locks:
+            if any("->" in line and inode in line for line in locks):
+                break
+        time.sleep(0.01)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.fstat(fd).st_size + 10, resource.RLIM_INFINITY))
+    write_all(fd, data)
+
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+journal.write_all = waiting_then_full
+try:
+    journal.Journal(path).append("action.requested", action="pg.cancel", pad="x" * 200)
+except journal.JournalError as exc:
+    print(exc)
+"""
+OTHER_WRITER = """
+import sys
+from pathlib import Path
+from tui.engine.journal import Journal
+Journal(Path(sys.argv[1])).append("action.done", action="pg.terminate", ok=True)
+"""
+
+
+def test_a_refused_entry_never_takes_another_process_entry_with_it(tmp_path: Path):
+    """One process's write fails on a full disk and is cut off again while another console
+    appends to the same journal: the other's entry, fsynced and reported done, stays."""
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append("seed")
+    ready = tmp_path / "ready"
+    failing = subprocess.Popen(
+        [sys.executable, "-c", FAILING_WRITER, str(journal.path), str(ready)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and failing.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        other = [sys.executable, "-c", OTHER_WRITER, str(journal.path)]
+        subprocess.run(other, check=True, timeout=30)
+        out, _ = failing.communicate(timeout=30)
+    finally:
+        failing.kill()
+    assert "cannot write the audit journal" in out and "file too large" in out
+    assert [entry["event"] for entry in journal.entries()] == ["seed", "action.done"]
+
+
+def test_an_undecodable_file_name_is_journaled(tmp_path: Path):
+    name = str(tmp_path / os.fsdecode(b"caf\xe9.md"))  # Latin-1 on disk: '\udce9' here
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append("runbook.step.ticked", run="r1", path=name)
+    (entry,) = journal.entries()
+    assert entry["path"] == name
+
+
+def test_secrets_in_step_output_are_masked_but_people_are_named(tmp_path: Path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    excerpt = (
+        "PGPASSWORD=hunter1\nDB_PASSWORD=hunter2\n"
+        '{"password": "hunter3", "client_secret": "hunter4"}\npassword: hunter5\n'
+        "Authorization: Bearer hunter6.abc\nX-Api-Key: hunter7\n"
+    )
+    journal.append(
+        "runbook.step.result", output_excerpt=excerpt, comment="paged oncall@example.com"
+    )
+    text = journal.path.read_text()
+    assert [n for n in range(1, 8) if f"hunter{n}" in text] == []
+    (entry,) = journal.entries()
+    assert entry["comment"] == "paged oncall@example.com" and entry["user"]

@@ -2,13 +2,14 @@
 
 Every write action (cancel or terminate a backend, silence an alert, run a runbook step)
 lands here with who, where and when, so a shift can be reconstructed afterwards. Values
-pass through ``redact`` on the way in: passwords never reach the file.
+pass through ``mask_secrets`` on the way in: passwords, tokens and keys never reach the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import getpass
 import json
 import os
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tui.engine.errors import os_reason, redact
+from tui.engine.errors import mask_secrets, os_reason
 
 
 class JournalError(Exception):
@@ -40,8 +41,11 @@ def identity(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[st
 
 
 def _clean(value: Any) -> Any:
+    """Secrets masked as in the log, but e-mail addresses and user names kept (the log turns
+    addresses into ``<email>``): the audit is there to say who did what, and a silence's
+    author or an acknowledgement's comment names people by their address."""
     if isinstance(value, str):
-        return redact(value)
+        return mask_secrets(value)
     if isinstance(value, dict):
         return {str(key): _clean(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -77,15 +81,19 @@ def append_line(path: Path, line: str) -> None:
 
     A write that fails part way (a full disk) is cut off again, so a refused entry never
     turns up later; a line torn by a crash is ended first, so ours starts on its own line
-    (readers skip the torn one).
+    (readers skip the torn one). Other processes append to the same file: an exclusive lock
+    from reading the size to the end keeps one's cut from taking another's entry with it.
+    Text that is not UTF-8 (a file name's undecodable bytes) is written as ``\\udcXX``.
     """
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
+        with contextlib.suppress(OSError):  # not supported on some network file systems
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = "\n" + line
         try:
-            write_all(fd, line.encode("utf-8"))
+            write_all(fd, line.encode("utf-8", errors="backslashreplace"))
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)

@@ -2,8 +2,9 @@
 
 Under the console a stray write to stderr would tear the screen, so every logger, the
 libraries' included, goes to the file (rotated by size) or nowhere. Each line is scrubbed
-on the way out: passwords in DSNs and URLs, bearer tokens, ``token=``-style parameters and
-e-mail addresses never reach the file.
+on the way out: passwords in DSNs and URLs, tokens, API keys, cookies, credential headers and
+e-mail addresses never reach the file, nor any query-string value of a library's record (an
+httpx request line). The file is private to the user (0600, in a 0700 state directory).
 
     {"ts": "2026-11-22T08:30:01.123+00:00", "level": "warning", "event": "poll.failed",
      "source": "database:main", "trace": "database:main#42", "latency_ms": 3001.2,
@@ -13,16 +14,21 @@ e-mail addresses never reach the file.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import logging.handlers
+import os
 import re
+import stat
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
-from tui.engine.errors import redact
+from tui.engine.errors import mask_secrets
+from tui.engine.paths import ensure_state_dir
 
 Level = Literal["debug", "info", "warning", "error"]
 LEVELS: dict[str, int] = {
@@ -32,25 +38,20 @@ LEVELS: dict[str, int] = {
     "error": logging.ERROR,
 }
 LOG_FILE = "watchdeck.log"
+LOCK = ".watchdeck.log.lock"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 LOGGER = "watchdeck"
 
-_BEARER = re.compile(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
-_SECRET_PARAM = re.compile(
-    r"\b(token|access_token|api_key|apikey|key|secret|auth|signature|sig)=([^&\s\"']+)", re.I
-)
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s\"']+=)[^&#\s\"']+")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
 logger = logging.getLogger(LOGGER)
 
 
 def scrub(text: str) -> str:
-    """``redact`` plus tokens and e-mail addresses."""
-    text = redact(text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
-    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
-    return _EMAIL.sub("<email>", text)
+    """``mask_secrets`` plus e-mail addresses."""
+    return _EMAIL.sub("<email>", mask_secrets(text))
 
 
 def _clean(value: Any) -> Any:
@@ -74,6 +75,7 @@ class JsonLines(logging.Formatter):
         }
         if record.name != LOGGER:
             entry["logger"] = record.name
+            entry["event"] = _QUERY_VALUE.sub(r"\1***", entry["event"])
         entry.update(getattr(record, "fields", {}))
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
@@ -84,10 +86,64 @@ class JsonLines(logging.Formatter):
 class QuietFileHandler(logging.handlers.RotatingFileHandler):
     """A log that cannot be written (full disk, read-only directory) is counted, not shouted
     about on stderr: the console and the journal must go on. ``problem`` says why in one line
-    until a record is written again (the file is reopened on the next record)."""
+    until a record is written again (the file is reopened on the next record).
+
+    Several processes write the same file (the console, ``watchdeck check`` from cron, a
+    console per ``serve`` tab). One rotates under a lock file; the others notice that the file
+    at the path is no longer theirs and reopen it, instead of writing on into a backup or
+    rotating again (which pushed near-empty files into the backups and lost the history).
+    """
 
     failures = 0
     problem: str | None = None
+
+    def _open(self) -> TextIO:
+        def private(path: str, flags: int) -> int:
+            fd = os.open(path, flags, 0o600)
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) and mode & 0o077:  # written by an older watchdeck
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, 0o600)
+            return fd
+
+        return open(
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private
+        )
+
+    def _reopen_if_moved(self) -> bool:
+        """Close the stream when the file at the path is not the one it writes (another
+        process rotated it away); the next write opens the new one."""
+        if self.stream is None:
+            return False
+        try:
+            at_path = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            at_path = None
+        ours = os.fstat(self.stream.fileno())
+        if at_path and (at_path.st_dev, at_path.st_ino) == (ours.st_dev, ours.st_ino):
+            return False
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        self.stream = None
+        return True
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        self._reopen_if_moved()
+        return super().shouldRollover(record)
+
+    def doRollover(self) -> None:
+        with self._rotation_lock():
+            if not self._reopen_if_moved():  # else another process has just rotated it
+                super().doRollover()
+
+    @contextlib.contextmanager
+    def _rotation_lock(self) -> Iterator[None]:
+        fd = os.open(Path(self.baseFilename).with_name(LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def emit(self, record: logging.LogRecord) -> None:
         failures = self.failures
@@ -119,15 +175,22 @@ def setup(state_dir: Path | None, level: Level = "info") -> Path | None:
         return None
     path = state_dir / LOG_FILE
     with contextlib.suppress(OSError):  # then the handler counts the failed writes
-        state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_state_dir(state_dir)
     handler = QuietFileHandler(
-        path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+        path,
+        maxBytes=MAX_BYTES,
+        backupCount=BACKUPS,
+        encoding="utf-8",
+        errors="backslashreplace",
+        delay=True,
     )
     handler.setFormatter(JsonLines())
     root.addHandler(handler)
-    # Libraries log at their own levels (httpx: every request at INFO, with its URL):
-    # only their warnings are kept unless watchdeck itself is at debug.
-    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # Libraries keep only their warnings, even at debug: httpcore's debug records carry raw
+    # response headers (Set-Cookie, tokens), hpack's the decoded ones. At debug httpx adds its
+    # request lines (query values masked by JsonLines).
+    root.setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.INFO if level == "debug" else logging.NOTSET)
     logging.captureWarnings(True)
     return path
 
