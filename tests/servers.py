@@ -27,10 +27,11 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -285,6 +286,72 @@ def closed_port() -> tuple[socket.socket, int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     return sock, sock.getsockname()[1]
+
+
+DUAL_STACK = "dual-stack.test"
+"""A name that ``dual_stack_getaddrinfo`` resolves to ::1, then 127.0.0.1, as ``localhost`` is
+on most machines (not on every test machine: /etc/hosts may give it 127.0.0.1 only)."""
+_getaddrinfo = socket.getaddrinfo
+
+
+def dual_stack_getaddrinfo(host: object, port: object, *args: Any, **kwargs: Any) -> list:
+    """``socket.getaddrinfo`` that knows ``DUAL_STACK``; other names go to the real one."""
+    if host == DUAL_STACK:
+        return [
+            *_getaddrinfo("::1", port, *args, **kwargs),
+            *_getaddrinfo("127.0.0.1", port, *args, **kwargs),
+        ]
+    return _getaddrinfo(host, port, *args, **kwargs)
+
+
+def _ipv6_listener(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind(("::1", port))
+    return sock
+
+
+@contextlib.contextmanager
+def closed_dual_stack_port() -> Iterator[int]:
+    """A port that refuses connections on both ::1 and 127.0.0.1 (``closed_port`` twice)."""
+    for _ in range(20):
+        ipv4, port = closed_port()
+        try:
+            ipv6 = _ipv6_listener(port)
+        except OSError:  # taken on ::1: another port
+            ipv4.close()
+            continue
+        with ipv4, ipv6:
+            yield port
+        return
+    raise RuntimeError("no port free on both ::1 and 127.0.0.1")
+
+
+@contextlib.contextmanager
+def unanswered_ipv6(port: int) -> Iterator[None]:
+    """``[::1]:port`` as behind a firewall that drops packets: a connect there gets no answer.
+
+    A listener that never accepts, its backlog filled: the kernel drops further SYNs.
+    """
+    listener = _ipv6_listener(port)
+    queued: list[socket.socket] = []
+    try:
+        listener.listen(0)
+        for _ in range(16):
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            probe.settimeout(0.2)
+            try:
+                probe.connect(("::1", port))
+            except TimeoutError:
+                probe.close()
+                break
+            queued.append(probe)
+        else:
+            raise RuntimeError(f"[::1]:{port} kept accepting connections")
+        yield
+    finally:
+        for sock in (*queued, listener):
+            sock.close()
 
 
 # --- certificates ------------------------------------------------------------------------------

@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from servers import BIG_BODY, NESTED, TRICKLE_EVERY
+from servers import (
+    BIG_BODY,
+    DUAL_STACK,
+    NESTED,
+    TRICKLE_EVERY,
+    closed_dual_stack_port,
+    dual_stack_getaddrinfo,
+    unanswered_ipv6,
+)
 
 from tui import __version__
 from tui.engine.config import Check, Settings
@@ -469,6 +477,15 @@ def test_transport_errors_read_well():
     refused = OSError("All connection attempts failed")
     refused.__cause__ = ExceptionGroup("attempts", [ConnectionRefusedError(111, "refused")])
     assert describe_transport_error(refused, "h", 2.0) == "connection refused"
+    mixed = OSError(
+        "Multiple exceptions: [Errno 113] Connect call failed ('::1', 5432, 0, 0), "
+        "[Errno 101] Network is unreachable, "
+        "[Errno 111] Connect call failed ('10.0.0.5', 5432), "
+        "[Errno 111] Connect call failed ('10.0.0.6', 5432)"
+    )
+    assert describe_transport_error(mixed, "h", 2.0) == (
+        "no route to host (::1), network is unreachable, connection refused (10.0.0.5)"
+    )
     remote = httpx.RemoteProtocolError("Server disconnected without sending a response.")
     assert describe_transport_error(remote, "h", 2.0) == (
         "protocol error: server disconnected without sending a response"
@@ -521,6 +538,62 @@ async def test_tcp_down(refused_url):
     sample = await TcpCheckSource(tcp_check(refused_url, severity="warning"), SETTINGS).poll()
     assert (sample.up, sample.status, sample.error) == (False, "warning", "connection refused")
     assert sample.latency_ms is None
+
+
+async def test_tcp_races_the_addresses_of_a_host(http_server, monkeypatch):
+    """::1 first, unanswered: 127.0.0.1 is tried after 250 ms, not after the timeout."""
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack_getaddrinfo)
+    port = urlsplit(http_server).port
+    assert port is not None
+    with unanswered_ipv6(port):
+        check = Check(name="db-port", kind="tcp", host=DUAL_STACK, port=port, timeout=1.0)
+        sample = await TcpCheckSource(check, SETTINGS).poll()
+    assert (sample.up, sample.error) == (True, None)
+    assert sample.latency_ms is not None and sample.latency_ms < 900
+
+
+async def test_a_host_whose_addresses_all_refuse_is_connection_refused(clients, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack_getaddrinfo)
+    with closed_dual_stack_port() as port:
+        tcp = Check(name="db-port", kind="tcp", host=DUAL_STACK, port=port, timeout=1.0)
+        samples = [
+            await TcpCheckSource(tcp, SETTINGS).poll(),
+            await poll(clients, f"http://{DUAL_STACK}:{port}/ok", timeout=1.0),
+        ]
+    assert [(sample.up, sample.error) for sample in samples] == [(False, "connection refused")] * 2
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("a" * 64 + ".example", "label empty or too long"),
+        ("db..internal", "label empty or too long"),
+        ("db\x80.internal", "invalid character '\\x80'"),
+    ],
+)
+async def test_tcp_to_an_invalid_host_name_is_a_down_sample(host, reason):
+    check = Check(name="db", kind="tcp", host=host, port=5432)
+    sample = await TcpCheckSource(check, SETTINGS).poll()
+    assert (sample.up, sample.error) == (False, f"invalid host name: {reason}")
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", "db..internal"])
+async def test_an_http_check_on_an_invalid_host_name_is_a_down_sample(clients, host):
+    sample = await poll(clients, f"http://{host}:1/")
+    assert (sample.up, sample.error) == (False, "invalid host name: label empty or too long")
+
+
+async def test_tcp_to_a_bracketed_ipv6_address():
+    server = await asyncio.start_server(lambda reader, writer: writer.close(), "::1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        sample = await TcpCheckSource(
+            Check(name="db", kind="tcp", host="[::1]", port=port), SETTINGS
+        ).poll()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (sample.up, sample.error) == (True, None)
 
 
 def test_tcp_tests_latency_only(http_server):

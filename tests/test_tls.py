@@ -3,6 +3,7 @@ whose certificates are made by the tests (``servers.TlsLab``)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import ssl
@@ -10,7 +11,15 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from servers import TlsLab
+from servers import (
+    DUAL_STACK,
+    TlsLab,
+    closed_dual_stack_port,
+    dual_stack_getaddrinfo,
+    issue,
+    server_context,
+    unanswered_ipv6,
+)
 
 from tui.engine.config import Check, Config, Settings
 from tui.engine.engine import Engine
@@ -177,6 +186,56 @@ async def test_tls_connection_failures(clients, tls_lab, silent_server, refused_
     sample = await TlsCheckSource(check, SETTINGS, clients).poll()
     assert (sample.up, sample.status, sample.error) == (False, "warning", "connection refused")
     assert (sample.cert_chain, sample.cert_days_left) == ((), None)
+
+
+async def test_a_tls_check_races_the_addresses_of_a_host(clients, tls_lab, monkeypatch):
+    """::1 first, unanswered: 127.0.0.1 is tried after 250 ms, not after the timeout."""
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack_getaddrinfo)
+    _, port = tls_lab.address("chain")
+    check = Check(
+        name="site",
+        kind="tls",
+        host=DUAL_STACK,
+        port=port,
+        ca_file=str(tls_lab.ca_file),
+        server_name="localhost",
+        timeout=1.0,
+    )
+    with unanswered_ipv6(port):
+        sample = await TlsCheckSource(check, SETTINGS, clients).poll()
+    assert (sample.up, sample.error) == (True, None)
+    assert sample.latency_ms is not None and sample.latency_ms < 900
+
+
+async def test_a_tls_check_on_a_host_whose_addresses_all_refuse(clients, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack_getaddrinfo)
+    with closed_dual_stack_port() as port:
+        check = Check(name="site", kind="tls", host=DUAL_STACK, port=port, timeout=1.0)
+        sample = await TlsCheckSource(check, SETTINGS, clients).poll()
+    assert (sample.up, sample.error) == (False, "connection refused")
+
+
+async def test_a_tls_check_on_an_invalid_host_name(clients):
+    check = Check(name="site", kind="tls", host="a" * 64 + ".example")
+    sample = await TlsCheckSource(check, SETTINGS, clients).poll()
+    assert (sample.up, sample.error) == (False, "invalid host name: label empty or too long")
+
+
+async def test_a_tls_check_on_a_bracketed_ipv6_address(clients, tls_lab, tmp_path):
+    """``[::1]`` is connected to, and its certificate verified for, ::1."""
+    leaf = issue("ipv6.test", issuer=tls_lab.intermediate, names=("::1",))
+    context = server_context(tmp_path, leaf, tls_lab.intermediate)
+    server = await asyncio.start_server(
+        lambda reader, writer: writer.close(), "::1", 0, ssl=context
+    )
+    port = server.sockets[0].getsockname()[1]
+    check = Check(name="site", kind="tls", host="[::1]", port=port, ca_file=str(tls_lab.ca_file))
+    try:
+        sample = await TlsCheckSource(check, SETTINGS, clients).poll()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (sample.up, sample.error) == (True, None)
 
 
 @pytest.mark.parametrize("poll", [tls_poll, https_poll], ids=["tls", "https"])

@@ -25,6 +25,9 @@ LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 """httpx's default pool limits."""
 READ_LIMIT = 256 * 1024
 """Bytes held for a reader before the socket stops being read (a body read slowly, or never)."""
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds a connect waits on one address of a host before racing the next (as anyio): without
+it a name whose IPv6 address is filtered times out on that address. Every check uses it."""
 
 _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
     (httpcore.ConnectTimeout, httpx.ConnectTimeout),
@@ -212,7 +215,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     host,
                     port,
                     local_addr=None if local_address is None else (local_address, 0),
-                    happy_eyeballs_delay=0.25,  # as anyio: IPv6 and IPv4 raced after 250 ms
+                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
                 )
             for option in socket_options or ():
                 transport.get_extra_info("socket").setsockopt(*option)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -38,7 +40,7 @@ from tui.engine.errors import describe
 from tui.engine.printable import printable
 from tui.engine.samples import CertInfo, CheckSample
 from tui.engine.sources import tls
-from tui.engine.sources.asyncio_transport import asyncio_client
+from tui.engine.sources.asyncio_transport import HAPPY_EYEBALLS_DELAY, asyncio_client
 from tui.engine.units import format_duration
 
 BODY_CAP = 1024 * 1024
@@ -56,6 +58,9 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 _SECRET_MIN = 4
 """Header values at least this long are scrubbed from error messages."""
+_ATTEMPT = re.compile(r"\[Errno (?P<errno>\d+)\] (?:Connect call failed \('(?P<address>[^']*)')?")
+"""One address's failure in asyncio's ``Multiple exceptions: ...`` error."""
+_CODEC_FAILED = re.compile(r"^encoding with '[\w-]+' codec failed \(\w+: (?P<reason>.*)\)$")
 HOME = "watchdeck.home"
 """Request extension of a check that follows redirects: its URL and its own headers' names
 (see ``headers_stay_home``)."""
@@ -244,6 +249,12 @@ def describe_transport_error(
             return f"DNS lookup failed for {host}"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
+        if isinstance(cause, OSError) and (attempts := _attempts_failed(cause)):
+            return attempts
+        if isinstance(cause, UnicodeError):
+            match = _CODEC_FAILED.match(str(cause))
+            reason = match["reason"] if match else str(cause)
+            return printable(f"invalid host name: {reason[:1].lower()}{reason[1:]}")
         if isinstance(cause, httpx.TooManyRedirects):
             return "too many redirects"
         if isinstance(cause, httpx.LocalProtocolError):
@@ -254,6 +265,31 @@ def describe_transport_error(
         if isinstance(cause, OSError) and cause.strerror:
             return describe(cause)
     return describe(exc)
+
+
+def _attempts_failed(exc: OSError) -> str | None:
+    """asyncio's error when each address of a host failed, of which Python 3.11 keeps only the
+    text: the reason when all gave the same (``connection refused``), else each reason once
+    with the first address that gave it."""
+    text = str(exc)
+    if exc.errno is not None or not text.startswith("Multiple exceptions: "):
+        return None
+    reasons: dict[str, str | None] = {}
+    for attempt in _ATTEMPT.finditer(text):
+        reasons.setdefault(os.strerror(int(attempt["errno"])).lower(), attempt["address"])
+    if len(reasons) < 2:
+        return next(iter(reasons), None)
+    return ", ".join(
+        f"{reason} ({address})" if address else reason for reason, address in reasons.items()
+    )
+
+
+def _unbracketed(host: str) -> str:
+    """``::1`` for ``[::1]``, the URL form of an IPv6 address, which no resolver takes."""
+    if host.startswith("[") and host.endswith("]"):
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.IPv6Address(host[1:-1]))
+    return host
 
 
 # --- sources ---------------------------------------------------------------------------------
@@ -400,7 +436,7 @@ class HttpCheckSource(_CheckSource):
                     body, truncated = await read_capped(response, BODY_CAP)
                 finally:
                     await response.aclose()
-        except (OSError, httpx.HTTPError) as exc:
+        except (OSError, httpx.HTTPError, UnicodeError) as exc:
             url = _request_url(exc) or self.url
             home = _same_service(self.url, url)  # a redirect elsewhere is verified by its host
             sample = await self._down_after(
@@ -524,7 +560,7 @@ class TcpCheckSource(_CheckSource):
         if not check.host or not check.port:
             raise ValueError(f"check {check.name!r}: a tcp check needs host and port")
         super().__init__(check, settings, admission)
-        self.host = check.host
+        self.host = _unbracketed(check.host)
         self.port = check.port
 
     async def poll(self) -> CheckSample:
@@ -532,8 +568,10 @@ class TcpCheckSource(_CheckSource):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.check_timeout):
-                _, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError as exc:
+                _, writer = await asyncio.open_connection(
+                    self.host, self.port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY
+                )
+        except (OSError, UnicodeError) as exc:
             return self._down(at, describe_transport_error(exc, self.host, self.check_timeout))
         latency_ms = (time.perf_counter() - started) * 1000.0
         writer.close()
@@ -558,9 +596,9 @@ class TlsCheckSource(_CheckSource):
         if not check.host:
             raise ValueError(f"check {check.name!r}: a tls check needs host")
         super().__init__(check, settings, clients.admission)
-        self.host = check.host
+        self.host = _unbracketed(check.host)
         self.port = check.port or 443
-        self.server_name = check.server_name or check.host
+        self.server_name = check.server_name or self.host
         self.clients = clients
         self.ca_file = resolve_path(check.ca_file, base_dir) if check.ca_file else None
 
@@ -575,7 +613,7 @@ class TlsCheckSource(_CheckSource):
         try:
             async with asyncio.timeout_at(deadline):
                 ders = await tls.handshake(self.host, self.port, context, self.server_name)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             return await self._down_after(
                 exc, at, deadline, self.host, self.port, self.server_name, self.clients
             )

@@ -21,6 +21,7 @@ import httpx
 
 from tui.engine.printable import printable
 from tui.engine.samples import CertInfo
+from tui.engine.sources.asyncio_transport import HAPPY_EYEBALLS_DELAY
 
 _HOSTNAME_MISMATCH = 62
 _IP_ADDRESS_MISMATCH = 64
@@ -121,7 +122,13 @@ async def handshake(
     The connection is aborted rather than shut down: waiting for the peer's close_notify
     would make a slow peer cost time after the answer is known.
     """
-    _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=server_name)
+    _, writer = await asyncio.open_connection(
+        host,
+        port,
+        ssl=context,
+        server_hostname=server_name,
+        happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+    )
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         return presented_chain(ssl_object) if ssl_object is not None else ()
