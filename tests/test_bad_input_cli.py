@@ -165,6 +165,22 @@ def test_validate_warns_as_check_does_and_a_broken_runbook_is_an_error(tmp_path:
     assert (valid.returncode, valid.stdout) == (0, f"{config}: valid\n"), valid.stderr
     assert valid.stderr.splitlines() == [f"warning: {warning}" for warning in check["warnings"]]
 
+    # A ca_file or a runbooks directory that is not there: the check would be down for it.
+    config.write_text(
+        "checks:\n  - {name: api, url: 'http://127.0.0.1:9/'}\n"
+        "  - {name: web, url: 'https://127.0.0.1:9/', ca_file: certs/ca.pem}\n"
+        "runbooks: {paths: [runbooks, gone]}\n"
+    )
+    missing_files = watchdeck(base, "validate", "--config", str(config))
+    assert (missing_files.returncode, missing_files.stdout) == (0, f"{config}: valid\n")
+    assert f"warning: checks[1].ca_file: no file {base / 'certs' / 'ca.pem'}" in (
+        missing_files.stderr.splitlines()
+    )
+    assert f"warning: runbooks.paths: no directory {base / 'gone'}" in (
+        missing_files.stderr.splitlines()
+    )
+    config.write_text(CONFIG)
+
     shutil.copy(HERE / "runbooks" / "broken" / "fm-yaml.md", runbooks / "broken.md")
     broken = watchdeck(base, "validate", "--config", str(config))
     assert (broken.returncode, broken.stdout) == (1, "")

@@ -272,12 +272,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _err(no_config_message())
         return 1
     base_dir = path.resolve().parent
-    entries = discover(
-        [
-            candidate if (candidate := Path(p).expanduser()).is_absolute() else base_dir / candidate
-            for p in config.runbooks.paths
-        ]
-    )
+
+    def resolved(name: str) -> Path:
+        candidate = Path(name).expanduser()
+        return candidate if candidate.is_absolute() else base_dir / candidate
+
+    for i, check in enumerate(config.checks):  # the check would be down for it, every poll
+        if check.ca_file and not resolved(check.ca_file).is_file():
+            _err(f"warning: checks[{i}].ca_file: no file {resolved(check.ca_file)}")
+    for name in config.runbooks.paths:
+        if not resolved(name).is_dir():
+            _err(f"warning: runbooks.paths: no directory {resolved(name)}")
+    entries = discover([resolved(name) for name in config.runbooks.paths])
     names = {entry.name for entry in entries}
     for rule in config.alerts.rules:
         if rule.runbook and rule.runbook not in names:  # in the words of Engine.alert_warnings
