@@ -783,6 +783,41 @@ async def test_silence_posts_the_matchers_after_the_dialog(am_server, tmp_path) 
     ]
 
 
+async def test_x_again_while_the_silences_are_read_asks_once(
+    silent_server: tuple[str, int], tmp_path: Path
+) -> None:
+    host, port = silent_server
+    config = make_alerts_config()
+    sources = [
+        msgspec.structs.replace(source, url=f"http://{host}:{port}", timeout=1.0)
+        if source.name == "am"
+        else source
+        for source in config.alerts.sources
+    ]
+    config = msgspec.structs.replace(
+        config, alerts=msgspec.structs.replace(config.alerts, sources=sources)
+    )
+    engine = Engine(config, base_dir=RUNBOOKS, clock=clock, state_dir=tmp_path)
+    app = WatchdeckApp(engine, clock=clock, start_engine=False)
+    async with app.run_test(size=BIG) as pilot:
+        await feed_alerts(pilot)
+        await select(pilot, key_of(app, "ReplicationLag"))
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert "reading the silences of ReplicationLag in am…" in messages(app)
+        await pilot.press("x")  # the Alertmanager has not answered yet
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = app.screen
+        assert any("cannot read it" in line for line in question.lines)
+        await pilot.pause(0.3)
+        assert sum(isinstance(screen, ConfirmScreen) for screen in app.screen_stack) == 1
+        assert messages(app).count("reading the silences") == 1
+        await pilot.press("escape")
+        await pilot.press("x")  # answered: x asks again
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("escape")
+
+
 async def test_s_on_an_alert_from_no_alertmanager_says_why(tmp_path) -> None:
     app = make_app()
     async with app.run_test(size=BIG) as pilot:

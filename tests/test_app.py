@@ -9,8 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 from rich.text import Text
-from textual.widgets import Markdown, OptionList
-from ui_fixtures import NOW, feed, make_app, make_config, make_engine, utc
+from textual.widgets import Footer, Markdown, OptionList
+from ui_fixtures import (
+    NOW,
+    feed,
+    feed_alerts,
+    make_alerts_config,
+    make_app,
+    make_config,
+    make_engine,
+    utc,
+)
 
 from tui.app import YOUNG_OBJECTS, EngineEvent, WatchdeckApp, settle_heap
 from tui.engine.config import Alerts, Check, Config, Database, Queue, Rule, Settings
@@ -121,6 +130,22 @@ def test_help_lists_every_key() -> None:
         assert not isinstance(binding, tuple)
         for key in binding.key.split(","):
             assert names.get(key, key) in listed, key
+
+
+async def test_help_and_quit_are_in_the_footer_on_every_pane_at_80x24() -> None:
+    app = make_app(make_engine(make_alerts_config()))
+    async with app.run_test(size=SMALL) as pilot:
+        await feed_alerts(pilot)
+        for number in range(1, 6):
+            await pilot.press(str(number))
+            await pilot.pause()
+            footer = app.screen.query_one(Footer)
+            drawn = [
+                f"{key.key_display} {key.description}"
+                for key in footer.query("FooterKey")
+                if key.region.width and key.region.right <= SMALL[0]
+            ]
+            assert "? help" in drawn and "q quit" in drawn, (number, drawn)
 
 
 async def test_p_toggles_pause_in_engine_and_status_line() -> None:
@@ -421,7 +446,20 @@ async def test_read_only_shows_in_the_status_line() -> None:
     app = make_app(engine)
     async with app.run_test(size=BIG) as pilot:
         await pilot.pause()
-        assert status_text(app).endswith("read-only")
+        assert status_text(app).startswith("read-only · ")
+
+
+async def test_the_modes_stay_on_the_status_line_at_80_columns_and_an_error_is_cut() -> None:
+    app = make_app(Engine(make_config(), read_only=True))
+    async with app.run_test(size=SMALL) as pilot:
+        await feed(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        line = app.deck.query_one(StatusLine)
+        drawn = line.render_line(0).text
+        assert "PAUSED" in drawn and "read-only" in drawn and "✖ 1 error (webho" in drawn
+        assert drawn.rstrip().endswith("…")
+        assert status_text(app).endswith("✖ 1 error (webhooks: connection refused)")
 
 
 async def test_unreachable_real_sources_show_errors_and_no_secret(refused_url: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from textual.app import App
+from textual.containers import VerticalScroll
+from textual.widgets import Button
 
 from tui.screens.confirm import ConfirmScreen
 
@@ -61,3 +63,16 @@ async def test_danger_needs_the_name_typed_before_confirm_unlocks():
         confirm.focus()
         await pilot.press("enter")
     assert app.answers == [True]
+
+
+async def test_a_long_text_scrolls_and_the_buttons_stay_on_an_80x24_screen():
+    lines = [f"pid {4000 + n} · app · main · worker\n  SELECT pg_sleep({n})" for n in range(12)]
+    app = Host(ConfirmScreen("Terminate 12 sessions?", lines, confirm_label="Terminate"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        for button in screen.query(Button):
+            assert button.region.y >= 0 and button.region.bottom <= 24, button
+        assert screen.query_one("#cancel", Button).has_focus
+        assert screen.query_one(".text", VerticalScroll).max_scroll_y > 0
+        await pilot.press("escape")
+    assert app.answers == [False]

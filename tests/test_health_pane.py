@@ -33,7 +33,7 @@ from tui.engine.derived import CheckResult
 from tui.engine.engine import Engine
 from tui.engine.events import SourceUpdated
 from tui.engine.samples import CheckSample
-from tui.screens.check_detail import CheckDetailScreen, body_section, pretty_body
+from tui.screens.check_detail import CheckDetailScreen, body_section, pretty_body, target
 from tui.screens.console import FIGURES_EVERY, ConsoleScreen
 from tui.screens.help import KEYS
 from widgets.health import (
@@ -169,7 +169,7 @@ async def test_cells_show_code_latency_p95_history_cert_and_detail() -> None:
         assert len(strip) == HISTORY_WIDTH
         assert strip.endswith(DOWN * 3)
         assert cell(app, "payments", "history").count(DOWN) == 5
-        assert cell(app, "checkout", "cert") == "17d"
+        assert cell(app, "checkout", "cert") == "▲ 17d"
         assert cell(app, "api", "cert") == "—"
         assert cell(app, "checkout", "detail") == "status (500) == 200"
         assert cell(app, "search", "detail") == "latency (1.24s) < 1s"
@@ -217,6 +217,32 @@ async def test_rows_stay_put_under_a_moved_cursor_until_focus_leaves() -> None:
         await pilot.press("tab")
         await pilot.pause()
         assert order(app)[:3] == ["api", "checkout", "search"]
+
+
+async def test_the_cursor_stays_on_its_check_when_rows_are_sorted_behind_it() -> None:
+    app = health_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        await pilot.press("down", "down")
+        assert table(app).cursor_key() == "login"
+        emit(app, "api", api(NOW, up=False), NOW)
+        await pilot.pause()
+        await pilot.press("tab")  # leaving sorts api to the top
+        await pilot.pause()
+        assert order(app)[:4] == ["api", "checkout", "search", "login"]
+        assert table(app).cursor_key() == "login"
+        emit(app, "api", api(NOW + 1, up=True), NOW + 1)  # a poll while away sorts it back
+        await pilot.pause()
+        assert order(app) == BY_STATUS
+        assert table(app).cursor_key() == "login"
+        await pilot.press("1")
+        emit(app, "api", api(NOW + 2, up=False), NOW + 2)  # back and aiming: nothing moves
+        await pilot.pause()
+        assert order(app) == BY_STATUS
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CheckDetailScreen)
+        assert app.screen.state.name == "login"
 
 
 async def test_slash_filters_by_name_or_detail_and_esc_clears() -> None:
@@ -523,7 +549,16 @@ def test_cert_days_warn_under_thirty_days() -> None:
     assert cert_days(74.9, palette).plain == "74d"
     assert str(cert_days(74.9, palette).style) == ""
     assert cert_days(12.6, palette).style == palette.style("warning")
+    assert cert_days(12.6, palette).plain == "▲ 12d"  # seen without colour too (NO_COLOR)
     assert cert_days(-0.5, palette).plain == "expired"
+
+
+def test_the_target_of_an_ipv6_host_is_bracketed_before_its_port() -> None:
+    v6 = Check(name="db", kind="tcp", host="2001:db8::5", port=5432)
+    assert target(v6) == "[2001:db8::5]:5432"
+    assert target(Check(name="db", kind="tcp", host="[::1]", port=5432)) == "[::1]:5432"
+    v4 = Check(name="site", kind="tls", host="127.0.0.1", port=443, server_name="example.test")
+    assert target(v4) == "127.0.0.1:443 (SNI example.test)"
 
 
 def test_first_failure_counts_the_others() -> None:

@@ -145,6 +145,26 @@ async def test_the_subtitle_names_the_worst_queue_once_no_poll_fails() -> None:
         assert not pane.has_class("-problem")
 
 
+async def test_the_cursor_stays_on_its_queue_when_rows_are_sorted_behind_it() -> None:
+    app = queues_app()
+    async with app.run_test(size=BIG) as pilot:
+        await feed(pilot)
+        await pilot.press("2", "down")
+        assert table(app).cursor_key() == "mailer"
+        await pilot.press("1")
+        emails = app.engine.state.sources["queue:emails"].sample
+        assert isinstance(emails, QueueSample)
+        emit(app, replace(emails, depth=9000, status="critical", at=NOW + 1))
+        await pilot.pause()
+        assert order(app)[:2] == ["emails", "invoices"]
+        await pilot.press("2")
+        assert table(app).cursor_key() == "mailer"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, QueueDetailScreen)
+        assert app.screen.state.name == "mailer"
+
+
 async def test_s_cycles_the_sort_and_keeps_the_cursor_on_its_queue() -> None:
     app = queues_app()
     async with app.run_test(size=BIG) as pilot:

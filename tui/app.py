@@ -468,6 +468,10 @@ class WatchdeckApp(App[int]):
             seconds, comment = answer
             await self.run_alert_action(self.engine.silence_alert(alert, seconds, comment))
 
+    expiring = False
+    """An expiry is being read, asked or sent: ``x`` again (the Alertmanager is slow to tell
+    what the silences are) is not a second question."""
+
     @work(group="alert-action")
     async def on_alerts_pane_expire_wanted(self, message: AlertsPane.ExpireWanted) -> None:
         """Confirm, then expire every silence silencing the alert. The question shows what
@@ -478,6 +482,16 @@ class WatchdeckApp(App[int]):
         if not silences:
             self.notify(f"{alert.name} is not silenced", severity="warning", markup=False)
             return
+        if self.expiring:
+            return
+        self.expiring = True
+        try:
+            await self.expire_silences(alert, silences)
+        finally:
+            self.expiring = False
+
+    async def expire_silences(self, alert: Alert, silences: Sequence[str]) -> None:
+        self.notify(f"reading the silences of {alert.name} in {alert.source}…", markup=False)
         found = await self.engine.alert_actions.silences(alert.source, silences)
         now = self.clock()
         lines = [*describe(alert)]

@@ -193,10 +193,12 @@ def history_strip(recent: Sequence[CheckResult], palette: Palette) -> Text:
 
 
 def cert_days(days: float | None, palette: Palette) -> Text:
-    """``74d``; under 30 days in the warning style, ``expired`` in the critical one."""
+    """``74d``; under 30 days ``▲ 9d`` in the warning style (the glyph says it without
+    colour), ``expired`` in the critical one."""
     if days is None:
         return Text(NO_DATA)
     if days < 0:
         return Text("expired", palette.style("critical"))
-    style = palette.style("warning") if days < CERT_WARNING_DAYS else ""
-    return Text(f"{math.floor(days)}d", style)
+    if days < CERT_WARNING_DAYS:
+        return Text(f"{GLYPHS['warning']} {math.floor(days)}d", palette.style("warning"))
+    return Text(f"{math.floor(days)}d")

@@ -18,6 +18,8 @@ class StatusLine(Static):
         padding: 0 1;
         background: $panel;
         color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -31,6 +33,11 @@ class StatusLine(Static):
         polled = [state.last_attempt for state in states if state.last_attempt is not None]
         failing = [state for state in states if state.error is not None]
         text = Text()
+        if paused:  # the modes first: an error's text is cut at the end of the line, not them
+            text.append(" ‖ PAUSED ", "bold reverse")
+            text.append(" · ")
+        if read_only:
+            text.append("read-only · ")
         if polled:
             text.append(f"last refresh {clock_time(max(polled))}")
         else:
@@ -45,11 +52,6 @@ class StatusLine(Static):
             )
         else:
             text.append(f"{GLYPHS['ok']} no errors", palette.style("ok"))
-        if paused:
-            text.append(" · ")
-            text.append(" ‖ PAUSED ", "bold reverse")
-        if read_only:
-            text.append(" · read-only")
         if not same(text, self.text):
             self.text = text
             self.update(text, layout=False)  # one row always: no layout pass per poll

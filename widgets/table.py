@@ -439,7 +439,8 @@ class KeyedTable(PlainTable):
         self.sort(key=lambda _cells: next(ranks))
 
     def apply_order(self) -> None:
-        """Sort the rows if (and only if) they are out of order."""
+        """Sort the rows if (and only if) they are out of order, the cursor staying on its row
+        when ``keeps_row`` (else on its line)."""
         if self.order is None or not self.row_count:
             return
         order = self.order
@@ -451,7 +452,15 @@ class KeyedTable(PlainTable):
 
         current = [row.key.value or "" for row in self.ordered_rows]
         if current != sorted(current, key=rank):
+            key = self.highlighted_key if self.keeps_row() else None
             self.sort(*self.order_by, key=lambda cells: order(_as_tuple(cells, len(positions))))
+            if key is not None:
+                self.move_cursor(row=self.get_row_index(key), animate=False)
+
+    def keeps_row(self) -> bool:
+        """Whether a sort keeps the cursor on its row: a sort on blur or on an unfocused poll
+        left it on its line, another row, and ``enter`` then opened the wrong one."""
+        return True
 
     def on_blur(self) -> None:
         self.apply_order()
@@ -461,8 +470,10 @@ class SortedTable(KeyedTable):
     """A KeyedTable that also keeps sorting while focused until the operator moves the cursor.
 
     The console starts with a table focused; without this the first polls would never bring
-    the failing rows to the top. Once the cursor moved, rows stay put until the table loses
-    focus or the operator asks (``s``, the filter).
+    the failing rows to the top. Until then the cursor stays on the top line, the worst row.
+    Once the cursor moved, rows stay put while the table has focus (again after leaving it and
+    coming back) and are sorted when it loses focus or the operator asks (``s``, the filter),
+    the cursor staying on its row.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -500,9 +511,8 @@ class SortedTable(KeyedTable):
         if self.has_focus and not self._placing and old != new:
             self.aimed = True
 
-    def on_blur(self) -> None:
-        """Then KeyedTable's own ``on_blur`` (Textual calls each class's handler) re-sorts."""
-        self.aimed = False
+    def keeps_row(self) -> bool:
+        return self.aimed
 
 
 def _text_segments(text: Text, console: Console) -> Iterable[Segment]:

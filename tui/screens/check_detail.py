@@ -89,12 +89,18 @@ class CheckDetailScreen(SourceDetailScreen):
 
 
 def target(check: Check | None) -> str:
-    """``GET https://host/health`` or ``host:443``, with any password in it masked."""
+    """``GET https://host/health``, ``host:443`` or ``[2001:db8::5]:5432``, with any
+    password in it masked."""
     if check is None:
         return ""
     if check.kind == "http" and check.url:
         return redact(f"{check.method} {check.url}")
-    where = f"{check.host or ''}:{check.port}" if check.port is not None else check.host or ""
+    host = check.host or ""
+    if check.port is None:
+        where = host
+    else:
+        bare = host.removeprefix("[").removesuffix("]")  # a host may be written bracketed
+        where = f"[{bare}]:{check.port}" if ":" in bare else f"{bare}:{check.port}"
     if check.server_name:
         where += f" (SNI {check.server_name})"
     return where

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 from textual.widgets.button import ButtonVariant
@@ -20,7 +20,10 @@ R = TypeVar("R")
 
 class Dialog(ModalScreen[R]):
     """A centred box: a title, some text, the ``fields``, then Cancel and a confirm button
-    (``#confirm``). ``esc`` and Cancel both cancel (``action_cancel``)."""
+    (``#confirm``). ``esc`` and Cancel both cancel (``action_cancel``).
+
+    The text scrolls and the fields and buttons are docked below it: at 80x24 a long text
+    (twelve sessions to terminate) pushed the buttons off the screen, still pressable."""
 
     DEFAULT_CSS = """
     Dialog { align: center middle; }
@@ -34,7 +37,9 @@ class Dialog(ModalScreen[R]):
         background: $surface;
         padding: 0 1;
     }
+    Dialog .text { height: auto; max-height: 100%; }
     Dialog .body { width: 100%; margin-bottom: 1; }
+    Dialog .actions { dock: bottom; height: auto; }
     Dialog .buttons { height: auto; align-horizontal: right; }
     Dialog Button { margin-left: 2; }
     """
@@ -61,10 +66,12 @@ class Dialog(ModalScreen[R]):
         with self.box() as box:
             box.border_title = Text(self.title_text)  # it names alerts and steps: never markup
             box.border_subtitle = "esc cancels"
-            yield Static(Text("\n".join(self.lines)), classes="body")
-            yield from self.fields()
-            with Horizontal(classes="buttons"):
-                yield from self.buttons()
+            with VerticalScroll(classes="text"):
+                yield Static(Text("\n".join(self.lines)), classes="body")
+            with Vertical(classes="actions"):
+                yield from self.fields()
+                with Horizontal(classes="buttons"):
+                    yield from self.buttons()
 
     def box(self) -> Vertical:
         return Vertical(classes="dialog")

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Grid
 from textual.events import DescendantFocus, Resize
 from textual.screen import Screen
@@ -37,6 +37,9 @@ FIGURES_EVERY = 2
 each source's row changes once a poll anyway, so fewer redraw passes show the same figures.
 Status changes, errors and first data are drawn at once."""
 PANES = Binding.Group("pane", compact=True)
+FOOTER_FIRST = ("question_mark", "q")
+"""Keys the footer shows first, at any width: it cuts the keys that do not fit, and help and
+quit, the app's own keys, came after the pane's and went first at 80 columns."""
 PANE_TITLES = ("Health", "Queues", "Database", "Alerts", "Runbooks")
 
 
@@ -150,6 +153,12 @@ class ConsoleScreen(Screen[None]):
         self.query_one(PaneStrip).show(self.panes, self.active)
 
     # --- navigation ------------------------------------------------------------------
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """In the order the footer shows them (``FOOTER_FIRST`` first)."""
+        bindings = super().active_bindings
+        return {**{key: bindings[key] for key in FOOTER_FIRST if key in bindings}, **bindings}
+
     @property
     def active_pane(self) -> Pane:
         return self.panes[self.active - 1]
