@@ -130,6 +130,8 @@ class DatabasePane(SourcePane):
         self.marked: set[str] = set()
         self.held = False
         """Data held back while the operator aims (``redraw``)."""
+        self.cut_said = ""
+        """The note on lists the poll cut short, as last drawn."""
 
     def compose(self) -> ComposeResult:
         yield from self.not_configured()
@@ -184,9 +186,12 @@ class DatabasePane(SourcePane):
         self.marked &= rows.keys()
         self.focus_target.sync({key: self.cells(row) for key, row in rows.items()}, arranged=True)
         self.query_one("#db-empty").display = self.configured and not rows
-        note = self.query_one("#db-cut", Static)
-        note.display = bool(cut)
-        note.update(Text(" · ".join(cut)))
+        said = " · ".join(cut)
+        if said != self.cut_said:  # an update lays the pane out again: only when it changed
+            self.cut_said = said
+            note = self.query_one("#db-cut", Static)
+            note.display = bool(cut)
+            note.update(Text(said))
 
     def line(self, name: str) -> TextBlock:
         """The summary line of a database, added if the database is new."""
