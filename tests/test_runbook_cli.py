@@ -232,6 +232,19 @@ def _process_event(run_file: Path) -> dict | None:
     return None
 
 
+def _in_step_2(tmp_path: Path) -> dict:
+    """The step.process event of step 2 of the run SLOW started under ``tmp_path``, once
+    its process runs."""
+    deadline = time.monotonic() + 60
+    event = None
+    while event is None and time.monotonic() < deadline:
+        found = runs(tmp_path)
+        event = _process_event(found[0]) if found else None
+        time.sleep(0.05)
+    assert event is not None, "step 2 never started"
+    return event
+
+
 def test_kill_9_mid_step_then_resume(tmp_path: Path):
     (tmp_path / "slow.md").write_text(SLOW)
     process = subprocess.Popen(
@@ -244,14 +257,7 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path):
     )
     pgid = None
     try:
-        deadline = time.monotonic() + 60
-        event = None
-        while event is None and time.monotonic() < deadline:
-            found = runs(tmp_path)
-            event = _process_event(found[0]) if found else None
-            time.sleep(0.05)
-        assert event is not None, "step 2 never started"
-        pgid = event["pgid"]
+        pgid = _in_step_2(tmp_path)["pgid"]
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
@@ -293,14 +299,7 @@ def test_a_run_live_in_another_process_is_refused_until_that_process_is_gone(tmp
     )
     pgid = None
     try:
-        deadline = time.monotonic() + 60
-        event = None
-        while event is None and time.monotonic() < deadline:
-            found = runs(tmp_path)
-            event = _process_event(found[0]) if found else None
-            time.sleep(0.05)
-        assert event is not None, "step 2 never started"
-        pgid = event["pgid"]
+        pgid = _in_step_2(tmp_path)["pgid"]
         run_file, journal = runs(tmp_path)[0], tmp_path / "state" / "journal.jsonl"
         before = run_file.read_bytes(), journal.read_bytes()
 
