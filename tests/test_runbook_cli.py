@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -232,20 +233,10 @@ def _process_event(run_file: Path) -> dict | None:
     return None
 
 
-def _in_step_2(tmp_path: Path) -> dict:
-    """The step.process event of step 2 of the run SLOW started under ``tmp_path``, once
-    its process runs."""
-    deadline = time.monotonic() + 60
-    event = None
-    while event is None and time.monotonic() < deadline:
-        found = runs(tmp_path)
-        event = _process_event(found[0]) if found else None
-        time.sleep(0.05)
-    assert event is not None, "step 2 never started"
-    return event
-
-
-def test_kill_9_mid_step_then_resume(tmp_path: Path):
+@contextlib.contextmanager
+def _slow_run_in_step_2(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """``runbook run`` of SLOW as a real process, once step 2's process runs; killed
+    afterwards with that step's process group (a SIGKILL of the run orphans it)."""
     (tmp_path / "slow.md").write_text(SLOW)
     process = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
@@ -253,11 +244,28 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path):
         env=environment(tmp_path),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    pgid = None
+    event = None
     try:
-        pgid = _in_step_2(tmp_path)["pgid"]
+        deadline = time.monotonic() + 60
+        while event is None and time.monotonic() < deadline:
+            found = runs(tmp_path)
+            event = _process_event(found[0]) if found else None
+            time.sleep(0.05)
+        assert event is not None, "step 2 never started"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        if event is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(event["pgid"], signal.SIGKILL)
+
+
+def test_kill_9_mid_step_then_resume(tmp_path: Path):
+    with _slow_run_in_step_2(tmp_path) as process:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
@@ -278,28 +286,12 @@ def test_kill_9_mid_step_then_resume(tmp_path: Path):
         assert "step 2 was interrupted" in resumed.stderr
         report = cli(tmp_path, "report", data["run_id"]).stdout
         assert "- **Resumed:**" in report and "attempt 2" in report
-    finally:
-        process.kill()
-        if pgid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt
 
 
 def test_a_run_live_in_another_process_is_refused_until_that_process_is_gone(tmp_path: Path):
     from tui.engine.journal import identity
 
-    (tmp_path / "slow.md").write_text(SLOW)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
-        cwd=tmp_path,
-        env=environment(tmp_path),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pgid = None
-    try:
-        pgid = _in_step_2(tmp_path)["pgid"]
+    with _slow_run_in_step_2(tmp_path) as process:
         run_file, journal = runs(tmp_path)[0], tmp_path / "state" / "journal.jsonl"
         before = run_file.read_bytes(), journal.read_bytes()
 
@@ -327,45 +319,16 @@ def test_a_run_live_in_another_process_is_refused_until_that_process_is_gone(tmp
             ("ok", 2),
             ("ok", 1),
         ]
-    finally:
-        process.kill()
-        process.wait()
-        if pgid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)  # the orphaned first attempt
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_step_stopped_by_a_signal_is_interrupted_and_never_rerun_by_itself(
     tmp_path: Path, signum: signal.Signals
 ):
-    (tmp_path / "slow.md").write_text(SLOW)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "runbook", "run", "./slow.md"],
-        cwd=tmp_path,
-        env=environment(tmp_path),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        event = None
-        while event is None and time.monotonic() < deadline:
-            found = runs(tmp_path)
-            event = _process_event(found[0]) if found else None
-            time.sleep(0.05)
-        assert event is not None, "step 2 never started"
+    with _slow_run_in_step_2(tmp_path) as process:
         process.send_signal(signum)
         assert process.wait(timeout=30) == 130
         assert "resume with: watchdeck runbook resume" in process.stderr.read()
-    finally:
-        process.kill()
-        process.wait()
-        if event is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(event["pgid"], signal.SIGKILL)
     ended = [json.loads(line) for line in runs(tmp_path)[0].read_text().splitlines()][-1]
     assert (ended["event"], ended["step"], ended["status"]) == ("step.ended", 2, "interrupted")
 
